@@ -1,0 +1,81 @@
+"""The exercise machinery is honest: stubs match solutions, and no grader passes on an untouched stub."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tools.make_stubs import make_stub, stub_pairs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_there_are_exercises() -> None:
+    pairs = stub_pairs()
+    assert pairs, "no solutions/lesson*.py found"
+    for sol, stub in pairs:
+        assert (ROOT / "exercises" / f"test_{sol.name}").exists(), f"{sol.name} has no grader exercises/test_{sol.name}"
+
+
+@pytest.mark.parametrize("pair", stub_pairs(), ids=lambda p: p[0].name)
+def test_stub_is_generated_from_solution(pair: tuple[Path, Path]) -> None:
+    sol, stub = pair
+    assert stub.exists(), f"missing stub {stub.name}: run `make stubs`"
+    assert stub.read_text() == make_stub(sol.read_text(), sol.name), (
+        f"exercises/{stub.name} is out of sync with solutions/{sol.name}: run `make stubs`"
+    )
+
+
+@pytest.mark.parametrize("pair", stub_pairs(), ids=lambda p: p[0].name)
+def test_stub_keeps_signatures_and_hides_solutions(pair: tuple[Path, Path]) -> None:
+    sol, stub = pair
+    text = stub.read_text()
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    assert text.count("raise NotImplementedError") == sol.read_text().count("# BEGIN SOLUTION") > 0
+    defs = [line.split("(")[0] for line in sol.read_text().splitlines() if line.lstrip().startswith(("def ", "class "))]
+    for d in defs:
+        assert d in text, f"stub {stub.name} lost `{d.strip()}`"
+
+
+def test_make_stub_rejects_unbalanced_markers() -> None:
+    with pytest.raises(ValueError, match="never closed"):
+        make_stub('"""x."""\ndef f():\n    # BEGIN SOLUTION\n    return 1\n', "bad.py")
+    with pytest.raises(ValueError, match="without BEGIN"):
+        make_stub('"""x."""\ndef f():\n    # END SOLUTION\n', "bad.py")
+
+
+def _run_graders(impl: str, tmp_path: Path) -> list[tuple[str, str, str]]:
+    """Run every grader in a subprocess; return (test id, outcome, message) for each test."""
+    report = tmp_path / f"{impl}.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "exercises", f"--impl={impl}", f"--junitxml={report}", "-p", "no:randomly"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    rows = []
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        failure = case.find("failure")
+        error = case.find("error")
+        skipped = case.find("skipped")
+        if failure is not None:
+            rows.append((name, "failed", failure.get("message", "") + (failure.text or "")))
+        elif error is not None:
+            rows.append((name, "error", error.get("message", "") + (error.text or "")))
+        elif skipped is not None:
+            rows.append((name, "skipped", skipped.get("message", "")))
+        else:
+            rows.append((name, "passed", ""))
+    return rows
+
+
+def test_no_grader_passes_on_untouched_stubs(tmp_path: Path) -> None:
+    rows = _run_graders("exercises", tmp_path)
+    assert len(rows) >= 6, f"expected at least 6 graded exercises, found {len(rows)}"
+    passed = [n for n, outcome, _ in rows if outcome == "passed"]
+    assert not passed, f"these graders pass on an untouched stub (they cannot tell right from wrong): {passed}"
+    unclear = [n for n, outcome, msg in rows if outcome != "failed" or "Not attempted yet" not in msg]
+    assert not unclear, f"on an untouched stub these should fail with 'Not attempted yet': {unclear}"

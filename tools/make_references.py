@@ -1,0 +1,53 @@
+"""Refresh the nbval reference notebooks from a force build's executed pages.
+
+``make references`` builds the book (every page executed) and then runs this script, which copies
+``_build/jupyter_execute/<page>.ipynb`` to ``tests/references/<page>.ipynb``. Images are dropped
+(nbval does not compare them and they would bloat the repository); their ``text/plain`` stays.
+Run it only on purpose: the references are what ``make test`` checks fresh executions against.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.pages import executable_pages  # noqa: E402
+
+KEEP_MIME = ("text/plain", "text/markdown", "text/html")
+
+
+def clean(nb: dict) -> dict:
+    """Drop images and volatile metadata from an executed notebook."""
+    for cell in nb["cells"]:
+        cell.get("metadata", {}).pop("execution", None)
+        for out in cell.get("outputs", []):
+            if "data" in out:
+                out["data"] = {k: v for k, v in out["data"].items() if k in KEEP_MIME}
+                out["metadata"] = {}
+    return nb
+
+
+def main() -> int:
+    missing = []
+    for page in executable_pages():
+        src = ROOT / "_build" / "jupyter_execute" / page.with_suffix(".ipynb")
+        if not src.exists():
+            missing.append(str(src))
+            continue
+        dst = ROOT / "tests" / "references" / page.with_suffix(".ipynb")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        nb = clean(json.loads(src.read_text()))
+        dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+        print(f"wrote {dst.relative_to(ROOT)}")
+    if missing:
+        print("no executed notebook (build with `make book` first): " + ", ".join(missing), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
