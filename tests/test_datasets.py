@@ -1,0 +1,856 @@
+"""Tests for foundations.datasets: the verifying downloader, the safe un-tarrer, MNIST and normalize.
+
+Everything runs against small files made here, each registered with its own size and sha256 through a
+test-only :class:`Dataset`, a local HTTP server on 127.0.0.1 and a temporary cache. The real-MNIST
+checks read the shared mirror through ``FOUNDATIONS_MIRROR`` and are skipped when it is unset.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+import foundations.datasets as fd
+from foundations.datasets import Dataset, DownloadError, UnknownDatasetError, UnsafeArchiveError
+
+pytestmark = pytest.mark.data
+
+REAL_MIRROR = os.environ.get(fd.MIRROR_ENV, "").strip()
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures: a temporary cache, a local server, test-only registry entries
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty cache folder; no mirror; progress on (tests that look at it choose the mode)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(fd.DATA_ENV, str(folder))
+    monkeypatch.delenv(fd.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(fd.PROGRESS_ENV, raising=False)
+    return folder
+
+
+class Server:
+    """A tiny HTTP server in a thread: serves ``files`` (path -> bytes) and counts requests."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.truncate: set[str] = set()  # paths sent with the full Content-Length but only half the body
+        self.hits: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                server.hits.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.path in server.truncate:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    s = Server()
+    yield s
+    s.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def entry(name: str, data: bytes, url: str | None, path: str | None = None, folder: str | None = None) -> Dataset:
+    """A test-only registry entry describing ``data`` exactly."""
+    return Dataset(
+        name=name,
+        path=path or (f"{folder}.tgz" if folder else f"{name}.bin"),
+        size=len(data),
+        sha256=sha(data),
+        url=url,
+        kind="tgz" if folder else "file",
+        note="test data",
+        folder=folder,
+    )
+
+
+def payload(n: int, seed: int = 0) -> bytes:
+    g = torch.Generator().manual_seed(seed)
+    return bytes(torch.randint(0, 256, (n,), generator=g, dtype=torch.uint8).tolist())
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Every file (not folder) under ``folder``, relative: what a failed call must not leave behind."""
+    if not folder.exists():
+        return []
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if not p.is_dir())
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------------
+
+
+def test_registry_names_group_and_notes() -> None:
+    assert set(fd.REGISTRY) == {
+        "mnist_pkl", "mnist_train_images", "mnist_train_labels", "mnist_test_images",
+        "mnist_test_labels", "imagenette2-160", "imdb_sample", "imdb", "wikitext-2-valid-test",
+    }
+    assert fd.GROUPS["mnist"] == ("mnist_train_images", "mnist_train_labels", "mnist_test_images", "mnist_test_labels")
+    assert all(n in fd.REGISTRY for n in fd.GROUPS["mnist"])
+    r = fd.REGISTRY
+    assert r["wikitext-2-valid-test"].url is None
+    assert r["mnist_train_images"].url == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
+    assert r["mnist_train_images"].path == "mnist_idx/train-images-idx3-ubyte.gz"
+    assert r["imagenette2-160"].path == "imagenette2-160.tgz" and r["imagenette2-160"].folder == "imagenette2-160"
+    assert "rebuilt" in r["mnist_pkl"].note and "derived" in r["imagenette2-160"].note
+    assert "repackaged" in r["imdb"].note and "repackaged" in r["imdb_sample"].note
+    for ds in r.values():  # the mirror path is the file name the public URL serves
+        if ds.url is not None:
+            assert ds.url.rsplit("/", 1)[1] == ds.path.rsplit("/", 1)[-1], ds.name
+        assert ds.kind == ("tgz" if ds.path.endswith(".tgz") else "file"), ds.name
+
+
+@pytest.mark.skipif(not REAL_MIRROR, reason=f"{fd.MIRROR_ENV} is unset: no mirror with a MANIFEST.md to compare with")
+def test_registry_matches_mirror_manifest() -> None:
+    text = (Path(REAL_MIRROR) / "MANIFEST.md").read_text(encoding="utf-8")
+    rows = dict(
+        (m[1], (int(m[2].replace(",", "")), m[3]))
+        for m in re.finditer(r"^\| `([^`]+)` \| ([\d,]+) \| `([0-9a-f]{64})` \|$", text, re.M)
+    )
+    assert len(rows) == len(fd.REGISTRY) == 9
+    for ds in fd.REGISTRY.values():
+        assert rows[ds.path] == (ds.size, ds.sha256), ds.name
+        assert (Path(REAL_MIRROR) / ds.path).stat().st_size == ds.size, ds.name
+
+
+def test_unknown_name_lists_the_known_ones(cache: Path) -> None:
+    with pytest.raises(UnknownDatasetError, match=r"unknown dataset 'mnits'.*known datasets: .*mnist_pkl.*wikitext-2-valid-test"):
+        fd.download("mnits")
+    with pytest.raises(UnknownDatasetError, match=r"'mnist' is a group: use fetch\('mnist'\)"):
+        fd.download("mnist")
+    with pytest.raises(UnknownDatasetError, match="unknown dataset 'nope'") as info:
+        fd.fetch("nope")
+    assert isinstance(info.value, KeyError) and str(info.value).startswith("unknown dataset 'nope'; known")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sha256": "abc"}, "expected sha256 as 64 lowercase hex digits"),
+        ({"size": 0}, "expected a positive size, got 0"),
+        ({"path": "../x.bin"}, "expected a relative mirror path"),
+        ({"path": "/etc/x.bin"}, "expected a relative mirror path"),
+        ({"kind": "zip"}, "expected kind 'file' or 'tgz', got 'zip'"),
+        ({"kind": "tgz"}, "needs the name of its top-level folder"),
+    ],
+)
+def test_dataset_entry_validation(kwargs: dict[str, object], message: str) -> None:
+    base: dict[str, object] = dict(name="t", path="t.bin", size=1, sha256="0" * 64, url=None, kind="file", note="")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Dataset(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(fd.DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fd.cache_dir() == tmp_path / "xdg" / "foundations"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert fd.cache_dir() == tmp_path / "home" / ".cache" / "foundations"
+    monkeypatch.setenv(fd.DATA_ENV, str(tmp_path / "data"))
+    assert fd.cache_dir() == tmp_path / "data"
+
+
+# --------------------------------------------------------------------------------------------------
+# Downloading
+# --------------------------------------------------------------------------------------------------
+
+
+def test_download_over_http_with_terminal_progress(
+    cache: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload(300_000)
+    server.files["/d/blob.bin"] = data
+    ds = entry("blob", data, server.url("/d/blob.bin"))
+    monkeypatch.setattr(fd, "_CHUNK", 1000)  # 300 chunks, so the throttle has something to throttle
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    start = time.monotonic()
+    path = fd.download(ds)
+    elapsed = time.monotonic() - start
+    assert path == cache / "blob.bin"
+    assert path.read_bytes() == data
+    assert (cache / "blob.bin.sha256").read_text().split() == [sha(data), "blob.bin"]
+    assert leftovers(cache) == ["blob.bin", "blob.bin.sha256"]
+    assert server.hits == ["/d/blob.bin"]
+    out = err.getvalue()
+    assert out.startswith("\rblob [------------------------------]   0.0% 0 B/300.0 kB")
+    assert out.endswith("blob: 300.0 kB from the public URL, sha256 verified".ljust(len(out.split("\r")[1])) + "\n")
+    assert "\n" not in out[:-1], "a terminal progress bar rewrites one line"
+    # Throttled to 10 redraws a second: 300 chunks must not give 300 redraws.
+    redraws = out.count("\r") - 1  # the first draw and the final message are not throttled
+    assert redraws <= 1 + elapsed / 0.1 + 1, (redraws, elapsed)
+
+
+def test_progress_in_a_notebook_updates_one_output(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import IPython.display
+
+    data = payload(50_000, seed=1)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "nb.bin").write_bytes(data)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    calls: list[tuple[str, bool]] = []
+
+    class Handle:
+        def update(self, obj: dict[str, str], raw: bool = False) -> None:
+            assert raw
+            calls.append((obj["text/plain"], True))
+
+    def display(obj: dict[str, str], raw: bool = False, display_id: bool = False) -> Handle:
+        assert raw and display_id
+        calls.append((obj["text/plain"], False))
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setattr(fd, "_in_notebook", lambda: True)
+    monkeypatch.setattr(fd, "_CHUNK", 100)  # 500 chunks
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    fd.download(entry("nb", data, None))
+    assert calls[0] == ("nb [------------------------------]   0.0% 0 B/50.0 kB", False)
+    assert calls[-1] == ("nb: 50.0 kB from the mirror, sha256 verified", True)
+    assert [is_update for _, is_update in calls[1:]] == [True] * (len(calls) - 1), "one display, then updates"
+    assert len(calls) < 10, f"{len(calls)} display calls for 500 chunks: not throttled"
+    assert err.getvalue() == ""
+
+
+def test_progress_off_and_plain(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    a, b = payload(2000, seed=2), payload(3000, seed=3)
+    (mirror / "a.bin").write_bytes(a)
+    (mirror / "b.bin").write_bytes(b)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv(fd.PROGRESS_ENV, "0")
+    fd.download(entry("a", a, None))
+    assert err.getvalue() == ""
+    monkeypatch.delenv(fd.PROGRESS_ENV)
+    plain = io.StringIO()  # not a terminal: a log gets the final line only
+    monkeypatch.setattr(sys, "stderr", plain)
+    fd.download(entry("b", b, None))
+    assert plain.getvalue() == "b: 3.0 kB from the mirror, sha256 verified\n"
+
+
+def test_second_call_is_served_from_cache_without_any_request(
+    cache: Path, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload(20_000, seed=4)
+    server.files["/c.bin"] = data
+    ds = entry("c", data, server.url("/c.bin"))
+    first = fd.download(ds)
+    assert len(server.hits) == 1
+    assert fd.download(ds) == first
+    assert len(server.hits) == 1, "a cached, verified file must not be fetched again"
+    # Served from a mirror folder, then the mirror disappears: the cache still answers.
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    d2 = payload(1000, seed=5)
+    (mirror / "m.bin").write_bytes(d2)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    ds2 = entry("m", d2, server.url("/m.bin"))
+    assert fd.download(ds2).read_bytes() == d2
+    shutil.rmtree(mirror)
+    server.close()
+    assert fd.download(ds2).read_bytes() == d2
+    assert fd.download(ds).read_bytes() == data
+    assert fd.is_cached(ds) and fd.is_cached(ds2)
+    assert server.hits == ["/c.bin"]
+
+
+def test_force_downloads_again(cache: Path, server: Server) -> None:
+    data = payload(2000, seed=17)
+    server.files["/f.bin"] = data
+    ds = entry("f", data, server.url("/f.bin"))
+    fd.download(ds)
+    fd.download(ds, force=True)
+    assert server.hits == ["/f.bin", "/f.bin"]
+    assert leftovers(cache) == ["f.bin", "f.bin.sha256"]
+
+
+def test_fetch_a_group(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = payload(100, seed=18), payload(200, seed=19)
+    (tmp_path / "grp").mkdir()
+    (tmp_path / "grp" / "a.bin").write_bytes(a)
+    (tmp_path / "grp" / "b.bin").write_bytes(b)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    registry = {"ga": entry("ga", a, None, path="grp/a.bin"), "gb": entry("gb", b, None, path="grp/b.bin")}
+    monkeypatch.setitem(fd.GROUPS, "grp", ("ga", "gb"))
+    assert fd.fetch("grp", registry=registry) == cache / "grp"
+    assert leftovers(cache) == ["grp/a.bin", "grp/a.bin.sha256", "grp/b.bin", "grp/b.bin.sha256"]
+
+
+def test_mirror_folder_is_tried_before_the_public_url(
+    cache: Path, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload(5000, seed=6)
+    server.files["/pub/sub/f.bin"] = data
+    mirror = tmp_path / "mirror"
+    (mirror / "sub").mkdir(parents=True)
+    (mirror / "sub" / "f.bin").write_bytes(data)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    ds = entry("f", data, server.url("/pub/sub/f.bin"), path="sub/f.bin")
+    assert fd.download(ds) == cache / "sub" / "f.bin"
+    assert server.hits == []
+    # The mirror lacks the next file: the public URL serves it.
+    other = payload(4000, seed=7)
+    server.files["/pub/g.bin"] = other
+    assert fd.download(entry("g", other, server.url("/pub/g.bin"))).read_bytes() == other
+    assert server.hits == ["/pub/g.bin"]
+
+
+def test_mirror_given_as_http_and_file_urls(
+    cache: Path, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = payload(6000, seed=8)
+    server.files["/mirror/sub/h.bin"] = data
+    public = closed_port()
+    ds = entry("h", data, f"http://127.0.0.1:{public}/h.bin", path="sub/h.bin")
+    monkeypatch.setenv(fd.MIRROR_ENV, server.url("/mirror/"))
+    assert fd.download(ds).read_bytes() == data
+    assert server.hits == ["/mirror/sub/h.bin"]
+    folder = tmp_path / "filemirror"
+    (folder / "sub").mkdir(parents=True)
+    d2 = payload(700, seed=9)
+    (folder / "sub" / "i.bin").write_bytes(d2)
+    monkeypatch.setenv(fd.MIRROR_ENV, folder.as_uri())
+    assert fd.download(entry("i", d2, None, path="sub/i.bin")).read_bytes() == d2
+    # An HTTP mirror without the file (404) falls back to the public URL.
+    d3 = payload(800, seed=10)
+    server.files["/pub/j.bin"] = d3
+    monkeypatch.setenv(fd.MIRROR_ENV, server.url("/mirror"))
+    assert fd.download(entry("j", d3, server.url("/pub/j.bin"))).read_bytes() == d3
+    assert server.hits[-2:] == ["/mirror/j.bin", "/pub/j.bin"]
+
+
+def test_corrupt_file_is_refused_and_nothing_is_kept(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = payload(10_000, seed=11)
+    bad = bytearray(good)
+    bad[5000] ^= 0xFF  # right size, one wrong byte
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "k.bin").write_bytes(bytes(bad))
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    with pytest.raises(DownloadError) as info:
+        fd.download(entry("k", good, None))
+    msg = str(info.value)
+    assert msg.startswith(f"k: the file from the mirror {mirror / 'k.bin'} failed verification")
+    assert f"sha256 {sha(bytes(bad))}, expected {sha(good)}" in msg
+    assert f"unset {fd.MIRROR_ENV}" in msg and "Nothing was kept in the cache" in msg
+    assert leftovers(cache) == []
+
+
+def test_truncated_file_is_refused_and_nothing_is_kept(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = payload(10_000, seed=12)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "t.bin").write_bytes(good[:7000])
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    with pytest.raises(DownloadError, match=r"t: .* failed verification: it is 7,000 bytes, expected 10,000\."):
+        fd.download(entry("t", good, None))
+    assert leftovers(cache) == []
+    # Too long is refused as well.
+    (mirror / "t.bin").write_bytes(good + b"x")
+    with pytest.raises(DownloadError, match="it is 10,001 bytes, expected 10,000"):
+        fd.download(entry("t", good, None))
+    assert leftovers(cache) == []
+
+
+class Stream(io.BytesIO):
+    """A source whose length is unknown in advance (like a chunked HTTP response)."""
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"abc", "got only 3 of the expected 4 bytes (the transfer was interrupted)"),
+        (b"abcde", "got more than the expected 4 bytes"),
+        (b"abcX", f"got sha256 {sha(b'abcX')}, expected {sha(b'abcd')}"),
+    ],
+)
+def test_stream_of_unknown_length_is_verified_while_copying(
+    body: bytes, message: str, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fd, "_open", lambda source: (Stream(body), None))
+    ds = entry("s", b"abcd", "http://example.invalid/s.bin")
+    with pytest.raises(DownloadError, match=re.escape(message)):
+        fd.download(ds)
+    assert leftovers(cache) == []
+    monkeypatch.setattr(fd, "_open", lambda source: (Stream(b"abcd"), None))
+    assert fd.download(ds).read_bytes() == b"abcd"
+
+
+def test_interrupted_download_leaves_no_half_dataset(cache: Path, server: Server) -> None:
+    data = payload(200_000, seed=13)
+    server.files["/cut.bin"] = data
+    server.truncate.add("/cut.bin")
+    ds = entry("cut", data, server.url("/cut.bin"))
+    with pytest.raises(DownloadError, match=r"cut: .*only 100,000 of the expected 200,000 bytes .*interrupted"):
+        fd.download(ds)
+    assert leftovers(cache) == []
+    assert not fd.is_cached(ds)
+    # Once the server behaves, the same call succeeds.
+    server.truncate.clear()
+    assert fd.download(ds).read_bytes() == data
+
+
+def test_offline_without_mirror_is_one_clear_error(cache: Path) -> None:
+    port = closed_port()
+    url = f"http://127.0.0.1:{port}/data/mnist_like.bin"
+    ds = entry("offline", b"never arrives", url, path="sub/offline.bin")
+    with pytest.raises(DownloadError) as info:
+        fd.download(ds)
+    msg = str(info.value)
+    assert url in msg
+    assert f"set {fd.MIRROR_ENV} to a folder (or URL) holding sub/offline.bin" in msg
+    assert "Connect to the internet" in msg
+    assert info.value.__cause__ is None and info.value.__suppress_context__, "no urllib traceback attached"
+    assert leftovers(cache) == []
+
+
+def test_offline_with_a_mirror_that_lacks_the_file(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"http://127.0.0.1:{closed_port()}/x.bin"
+    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    with pytest.raises(DownloadError) as info:
+        fd.download(entry("x", b"abc", url))
+    msg = str(info.value)
+    assert f"mirror {tmp_path / 'x.bin'} (no such file)" in msg and url in msg
+    assert f"Check that {fd.MIRROR_ENV}={tmp_path} holds x.bin" in msg
+
+
+def test_mirror_only_dataset_without_mirror(cache: Path) -> None:
+    with pytest.raises(DownloadError, match=rf"w has no public URL.*Set {fd.MIRROR_ENV} to a folder \(or URL\) holding w.bin"):
+        fd.download(entry("w", b"abc", None, path="w.bin"))
+    with pytest.raises(DownloadError, match=f"holding wikitext-2-valid-test.tgz"):
+        fd.fetch("wikitext-2-valid-test")
+
+
+def test_cached_file_without_marker_is_verified_again(
+    cache: Path, server: Server
+) -> None:
+    data = payload(3000, seed=14)
+    server.files["/v.bin"] = data
+    ds = entry("v", data, server.url("/v.bin"))
+    cache.mkdir()
+    (cache / "v.bin").write_bytes(data)  # copied in by hand: right bytes, no marker
+    assert not fd.is_cached(ds)
+    assert fd.download(ds).read_bytes() == data
+    assert server.hits == [] and fd.is_cached(ds)
+    # Same size, wrong bytes, no marker: hashed, found wrong, replaced from the source.
+    (cache / "v.bin.sha256").unlink()
+    (cache / "v.bin").write_bytes(bytes(len(data)))
+    assert fd.download(ds).read_bytes() == data
+    assert server.hits == ["/v.bin"]
+    # A marker naming another hash is not trusted either.
+    (cache / "v.bin.sha256").write_text("0" * 64 + "  v.bin\n")
+    (cache / "v.bin").write_bytes(bytes(len(data)))
+    assert fd.download(ds).read_bytes() == data
+    assert len(server.hits) == 2
+    # A truncated file next to a valid marker is not trusted.
+    (cache / "v.bin").write_bytes(data[:-1])
+    assert not fd.is_cached(ds)
+    assert fd.download(ds).read_bytes() == data
+    assert len(server.hits) == 3
+    assert leftovers(cache) == ["v.bin", "v.bin.sha256"]
+
+
+def test_download_with_a_patched_registry(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = payload(900, seed=15)
+    (tmp_path / "r.bin").write_bytes(data)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    registry = {"r": entry("r", data, None)}
+    assert fd.download("r", registry=registry).read_bytes() == data
+    with pytest.raises(UnknownDatasetError, match="known datasets: r$"):
+        fd.download("mnist_pkl", registry=registry)
+    monkeypatch.setitem(fd.REGISTRY, "r", registry["r"])
+    assert fd.fetch("r") == cache / "r.bin"
+
+
+# --------------------------------------------------------------------------------------------------
+# Extracting archives
+# --------------------------------------------------------------------------------------------------
+
+
+def make_tgz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for info, content in members:
+            tf.addfile(info, io.BytesIO(content) if content is not None else None)
+    return buf.getvalue()
+
+
+def file_member(name: str, content: bytes) -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(content)
+    info.mode = 0o644
+    return info, content
+
+
+def dir_member(name: str) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    info.mode = 0o755
+    return info, None
+
+
+def special_member(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = linkname
+    return info, None
+
+
+GOOD_MEMBERS = [dir_member("pkg"), file_member("pkg/a.txt", b"alpha\n"), file_member("pkg/sub/b.txt", b"beta\n")]
+
+
+def put_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, members: list, name: str = "pkg") -> Dataset:
+    data = make_tgz(members)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir(exist_ok=True)
+    (mirror / f"{name}.tgz").write_bytes(data)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    return entry(name, data, None, folder=name)
+
+
+def test_untar_extracts_atomically_with_a_marker(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = put_archive(tmp_path, monkeypatch, GOOD_MEMBERS)
+    folder = fd.untar(ds)
+    assert folder == cache / "pkg"
+    assert (folder / "a.txt").read_bytes() == b"alpha\n"
+    assert (folder / "sub" / "b.txt").read_bytes() == b"beta\n"
+    assert (folder / fd._UNTAR_MARKER).read_text().strip() == ds.sha256
+    assert leftovers(cache) == ["pkg.tgz", "pkg.tgz.sha256", "pkg/.foundations-complete", "pkg/a.txt", "pkg/sub/b.txt"]
+    assert sorted(p.name for p in cache.iterdir()) == ["pkg", "pkg.tgz", "pkg.tgz.sha256"], "no temporary folders"
+    # Complete: a second call neither downloads nor extracts (the archive may even be gone).
+    (cache / "pkg.tgz").unlink()
+    shutil.rmtree(tmp_path / "mirror")
+    assert fd.untar(ds) == folder and fd.fetch("pkg", registry={"pkg": ds}) == folder
+    assert not (cache / "pkg.tgz").exists()
+
+
+def test_half_extracted_folder_is_redone(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = put_archive(tmp_path, monkeypatch, GOOD_MEMBERS)
+    (cache / "pkg").mkdir(parents=True)
+    (cache / "pkg" / "a.txt").write_bytes(b"alp")  # an interrupted extraction from some other tool
+    (cache / "pkg" / "stale.txt").write_bytes(b"old")
+    folder = fd.untar(ds)
+    assert (folder / "a.txt").read_bytes() == b"alpha\n"
+    assert not (folder / "stale.txt").exists()
+    assert sorted(p.name for p in cache.iterdir()) == ["pkg", "pkg.tgz", "pkg.tgz.sha256"]
+
+
+HOSTILE = {
+    "absolute path": ([*GOOD_MEMBERS, file_member("/tmp/evil.txt", b"x")], "an absolute path"),
+    "dotdot escape": ([*GOOD_MEMBERS, file_member("pkg/../../evil.txt", b"x")], "a '..' component"),
+    "symlink": ([*GOOD_MEMBERS, special_member("pkg/link", tarfile.SYMTYPE, "/etc/passwd")], "a symbolic link"),
+    "relative symlink": ([*GOOD_MEMBERS, special_member("pkg/up", tarfile.SYMTYPE, "../..")], "a symbolic link"),
+    "hardlink": ([*GOOD_MEMBERS, special_member("pkg/hard", tarfile.LNKTYPE, "pkg/a.txt")], "a hard link"),
+    "device": ([*GOOD_MEMBERS, special_member("pkg/dev", tarfile.CHRTYPE)], "a device"),
+    "fifo": ([*GOOD_MEMBERS, special_member("pkg/fifo", tarfile.FIFOTYPE)], "a fifo"),
+    "outside folder": ([*GOOD_MEMBERS, file_member("other/c.txt", b"x")], "a path outside the archive's folder 'pkg'"),
+    "marker forged": ([*GOOD_MEMBERS, file_member("pkg/.foundations-complete", b"x")], "the name of the completion marker"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_archive_is_refused_and_nothing_is_left(
+    case: str, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    members, reason = HOSTILE[case]
+    ds = put_archive(tmp_path, monkeypatch, members)
+    with pytest.raises(UnsafeArchiveError, match=rf"pkg: refusing to extract member .*: it is {re.escape(reason)}"):
+        fd.untar(ds)
+    assert not (cache / "pkg").exists(), "no target folder"
+    assert sorted(p.name for p in cache.iterdir()) == ["pkg.tgz", "pkg.tgz.sha256"], "no temporary folder"
+    assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
+
+
+def test_untar_rejects_files_and_broken_archives(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="untar: expected an archive .* got 'mnist_pkl' of kind 'file'"):
+        fd.untar("mnist_pkl")
+    junk = b"this is not a gzip file at all"
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "bad.tgz").write_bytes(junk)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    with pytest.raises(DownloadError, match=r"bad: could not extract .*bad.tgz: ReadError"):
+        fd.untar(entry("bad", junk, None, folder="bad"))
+    assert not (cache / "bad").exists()
+
+
+# --------------------------------------------------------------------------------------------------
+# IDX parsing and MNIST
+# --------------------------------------------------------------------------------------------------
+
+
+def idx_bytes(code: int, dims: tuple[int, ...], data: bytes) -> bytes:
+    head = bytes([0, 0, code, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
+    return head + data
+
+
+def test_read_idx_parses_and_validates(tmp_path: Path) -> None:
+    pixels = bytes(range(2 * 3 * 4))
+    p = tmp_path / "img.gz"
+    p.write_bytes(gzip.compress(idx_bytes(0x08, (2, 3, 4), pixels)))
+    got = fd.read_idx(p, ndim=3)
+    assert got.dtype == torch.uint8 and tuple(got.shape) == (2, 3, 4)
+    assert torch.equal(got, torch.arange(24, dtype=torch.uint8).reshape(2, 3, 4))
+    raw = tmp_path / "lab"
+    raw.write_bytes(idx_bytes(0x08, (5,), bytes([9, 8, 7, 6, 255])))
+    assert fd.read_idx(raw).tolist() == [9, 8, 7, 6, 255]
+    with pytest.raises(ValueError, match="expected 3 dimensions in lab, got 1"):
+        fd.read_idx(raw, ndim=3)
+    (tmp_path / "short").write_bytes(idx_bytes(0x08, (5,), bytes(4)))
+    with pytest.raises(ValueError, match=r"declares shape \(5,\) \(5 values\) but holds 4 bytes"):
+        fd.read_idx(tmp_path / "short")
+    (tmp_path / "magic").write_bytes(idx_bytes(0x0D, (1,), bytes(4)))  # 0x0D = float: not MNIST's
+    with pytest.raises(ValueError, match="magic number 0x00000d01; expected 0x000008NN"):
+        fd.read_idx(tmp_path / "magic")
+    (tmp_path / "tiny").write_bytes(b"\x00\x00")
+    with pytest.raises(ValueError, match="too short for an IDX header"):
+        fd.read_idx(tmp_path / "tiny")
+    (tmp_path / "head").write_bytes(bytes([0, 0, 8, 3, 0, 0]))
+    with pytest.raises(ValueError, match="ends inside its header"):
+        fd.read_idx(tmp_path / "head")
+
+
+def test_mnist_pickle_may_hold_only_numpy_arrays(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unpickling runs code; even a file that passed its sha256 check may only rebuild numpy arrays."""
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    import pickle
+
+    data = gzip.compress(pickle.dumps(Evil(), protocol=2))
+    (tmp_path / "mnist.pkl.gz").write_bytes(data)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setitem(fd.REGISTRY, "mnist_pkl", entry("mnist_pkl", data, None, path="mnist.pkl.gz"))
+    with pytest.raises(pickle.UnpicklingError, match=r"refusing to load (posix|os)\.system"):
+        fd.get_mnist(source="pkl")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_get_mnist_rejects_unknown_source() -> None:
+    with pytest.raises(ValueError, match="get_mnist: expected source 'idx' or 'pkl', got 'csv'"):
+        fd.get_mnist("csv")
+    with pytest.raises(ValueError, match="get_mnist_test: expected source 'idx' or 'pkl', got 'png'"):
+        fd.get_mnist_test("png")
+
+
+@pytest.fixture(scope="module")
+def real_mnist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[fd.MNIST, fd.MNIST, Path]]:
+    """Real MNIST through the mirror into a fresh cache, from the IDX files and from the pickle."""
+    if not REAL_MIRROR:
+        pytest.skip(f"{fd.MIRROR_ENV} is unset: set it to a folder holding mnist_idx/ and mnist.pkl.gz")
+    folder = tmp_path_factory.mktemp("mnist-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(fd.DATA_ENV, str(folder))
+        mp.setenv(fd.PROGRESS_ENV, "0")
+        assert fd.fetch("mnist") == folder / "mnist_idx"
+        yield fd.get_mnist(), fd.get_mnist(source="pkl"), folder
+
+
+@pytest.mark.lesson08
+def test_real_mnist_matches_the_manifest(real_mnist: tuple[fd.MNIST, fd.MNIST, Path]) -> None:
+    m, _, _ = real_mnist
+    assert isinstance(m, fd.MNIST)
+    assert [tuple(t.shape) for t in m] == [(50000, 784), (50000,), (10000, 784), (10000,)]
+    assert [t.dtype for t in m] == [torch.float32, torch.int64, torch.float32, torch.int64]
+    assert m.y_train[:3].tolist() == [5, 0, 4] and m.y_train[-3:].tolist() == [8, 4, 8]
+    assert m.x_train.min().item() == 0.0 and m.x_train.max().item() == 0.99609375  # 255/256
+    assert m.x_valid.max().item() == 0.99609375
+    assert f"{m.x_train.mean().item():.4f}" == "0.1304"
+    assert f"{m.x_train.std().item():.4f}" == "0.3073"
+    assert torch.bincount(m.y_train, minlength=10).tolist() == [4932, 5678, 4968, 5101, 4859, 4506, 4951, 5175, 4842, 4988]
+    assert torch.bincount(m.y_valid, minlength=10).tolist() == [991, 1064, 990, 1030, 983, 915, 967, 1090, 1009, 961]
+    # Every value is a whole number of 256ths.
+    assert torch.equal(m.x_train * 256, (m.x_train * 256).round())
+
+
+@pytest.mark.lesson08
+def test_real_mnist_idx_and_pickle_agree(real_mnist: tuple[fd.MNIST, fd.MNIST, Path]) -> None:
+    m, p, _ = real_mnist
+    for field, a, b in zip(fd.MNIST._fields, m, p):
+        assert a.dtype == b.dtype and a.shape == b.shape, field
+        assert torch.equal(a, b), f"{field} differs between the IDX files and mnist.pkl.gz"
+
+
+@pytest.mark.lesson08
+def test_real_mnist_test_split_and_cache(real_mnist: tuple[fd.MNIST, fd.MNIST, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, folder = real_mnist
+    monkeypatch.setenv(fd.DATA_ENV, str(folder))
+    monkeypatch.setenv(fd.MIRROR_ENV, str(folder / "no-such-mirror"))  # everything must come from the cache
+    t = fd.get_mnist_test()
+    assert tuple(t.x_test.shape) == (10000, 784) and t.y_test.dtype == torch.int64
+    assert torch.bincount(t.y_test, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    tp = fd.get_mnist_test(source="pkl")
+    assert torch.equal(t.x_test, tp.x_test) and torch.equal(t.y_test, tp.y_test)
+
+
+@pytest.mark.lesson08
+def test_real_mnist_normalised_validation(real_mnist: tuple[fd.MNIST, fd.MNIST, Path]) -> None:
+    m, _, _ = real_mnist
+    mean, std = m.x_train.mean(), m.x_train.std()
+    x_train = fd.normalize(m.x_train, mean, std)
+    x_valid = fd.normalize(m.x_valid, mean, std)
+    assert abs(x_train.mean().item()) < 1e-4 and abs(x_train.std().item() - 1) < 1e-4
+    # MANIFEST: -0.0058 / 0.9924 as the course printed them (4 significant digits of -0.005851).
+    assert abs(x_valid.mean().item() - -0.00585) < 5e-5
+    assert f"{x_valid.std().item():.4f}" == "0.9924"
+
+
+# --------------------------------------------------------------------------------------------------
+# normalize
+# --------------------------------------------------------------------------------------------------
+
+
+def test_normalize_matches_float64_oracle() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(7, 5, generator=g)
+    got = fd.normalize(x, 0.25, 0.5)
+    expected = (x.double() - 0.25) / 0.5
+    assert got.dtype == torch.float32
+    assert torch.allclose(got.double(), expected, atol=1e-6)
+    mean, std = x.mean(0), x.std(0)  # per-column statistics broadcast along rows
+    assert torch.allclose(fd.normalize(x, mean, std).double(), (x.double() - mean.double()) / std.double(), atol=1e-5)
+    assert torch.allclose(fd.normalize(x, mean, std).mean(0), torch.zeros(5), atol=1e-6)
+    assert fd.normalize(x.double(), 1, 2).dtype == torch.float64
+    assert fd.normalize(x, mean.double(), std.double()).dtype == torch.float32, "the result keeps x's dtype"
+    xg = x.clone().requires_grad_()
+    fd.normalize(xg, 0.5, 4.0).sum().backward()
+    assert torch.equal(xg.grad, torch.full_like(x, 0.25))
+
+
+@pytest.mark.parametrize(
+    ("x", "mean", "std", "error", "message"),
+    [
+        (torch.ones(3), 0.0, 0.0, ValueError, "expected std > 0, got 0.0"),
+        (torch.ones(3), 0.0, -1.0, ValueError, "expected std > 0, got -1.0"),
+        (torch.ones(3), 0.0, torch.tensor([1.0, 0.0, 2.0]), ValueError, r"expected std > 0, got tensor\(\[1., 0., 2.\]\)"),
+        (torch.ones(3), float("nan"), 1.0, ValueError, "expected a finite mean, got nan"),
+        (torch.ones(3), 0.0, float("inf"), ValueError, "expected a finite std, got inf"),
+        (torch.ones(3, dtype=torch.uint8), 0.0, 1.0, TypeError, "expected a floating-point x, got dtype torch.uint8"),
+        ([1.0, 2.0], 0.0, 1.0, TypeError, "expected x to be a torch.Tensor, got list"),
+        (torch.ones(3), "0", 1.0, TypeError, "expected mean to be a float or a tensor, got str"),
+        (torch.ones(2, 3), torch.zeros(2), 1.0, ValueError, r"mean of shape \(2,\) does not broadcast to x's shape \(2, 3\)"),
+        (torch.ones(2, 3), 0.0, torch.ones(4, 1, 3), ValueError, r"std of shape \(4, 1, 3\) does not broadcast to x's shape"),
+    ],
+)
+def test_normalize_errors(x: object, mean: object, std: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        fd.normalize(x, mean, std)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+
+
+def test_cli_list_and_fetch(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    data = payload(1234, seed=16)
+    (tmp_path / "cli.bin").write_bytes(data)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv(fd.PROGRESS_ENV, "0")
+    monkeypatch.setitem(fd.REGISTRY, "cli", entry("cli", data, None))
+    assert fd.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^cli\s+1\.2 kB\s+no\s+mirror:cli\.bin$", out, re.M), out
+    assert re.search(r"^mnist_test_labels\s+4\.5 kB\s+no\s+mirror:mnist_idx/t10k-labels-idx1-ubyte\.gz then https://", out, re.M)
+    assert f"cache: {cache}" in out and "group mnist: mnist_train_images, mnist_train_labels" in out
+    assert fd.main(["fetch", "cli"]) == 0
+    assert capsys.readouterr().out == f"cli: {cache / 'cli.bin'}\n"
+    assert fd.main(["list"]) == 0
+    assert re.search(r"^cli\s+1\.2 kB\s+yes\s", capsys.readouterr().out, re.M)
+    assert fd.main(["fetch", "cli", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown dataset 'nope'; known: ") and "mnist_pkl" in err
+
+
+def test_cli_offline_exits_2_without_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, fd.DATA_ENV: str(tmp_path / "cache"), fd.PROGRESS_ENV: "0"}
+    env.pop(fd.MIRROR_ENV, None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "foundations.datasets", "fetch", "wikitext-2-valid-test"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: wikitext-2-valid-test has no public URL")
+    assert f"Set {fd.MIRROR_ENV} to a folder (or URL) holding wikitext-2-valid-test.tgz" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stdout == ""
