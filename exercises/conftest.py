@@ -18,6 +18,12 @@ _results: dict[str, dict[str, int]] = defaultdict(lambda: {"passed": 0, "attempt
 _lesson_of: dict[str, str] = {}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Short tracebacks: a learner needs the failing line and the message, not pytest's internals.
+    if config.option.tbstyle == "auto":
+        config.option.tbstyle = "short"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("timeout") is None:

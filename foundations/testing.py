@@ -35,11 +35,11 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     __tracebackhide__ = True
     try:
         return fn(*args, **kwargs)
-    except NotImplementedError as exc:
+    except NotImplementedError:
         name = getattr(fn, "__qualname__", repr(fn))
         raise NotAttempted(
             f"Not attempted yet: `{name}` still raises NotImplementedError. "
-            f"Replace the `raise` in its body with your code. ({exc})"
+            "Replace the `raise` in its body with your code."
         ) from None
 
 
