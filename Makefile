@@ -12,9 +12,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Kernels and matplotlib: use this venv's python3 kernel, draw off-screen, keep runs reproducible.
+# Kernels: use this venv's python3 kernel; keep runs reproducible.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 

@@ -59,7 +59,7 @@ __all__ = [
     "MNISTTest",
     "PROGRESS_ENV",
     "REGISTRY",
-    "Dataset",
+    "DatasetSpec",
     "DownloadError",
     "UnknownDatasetError",
     "UnsafeArchiveError",
@@ -91,7 +91,7 @@ _UNTAR_MARKER = ".foundations-complete"  # written inside a fully extracted fold
 
 
 @dataclass(frozen=True)
-class Dataset:
+class DatasetSpec:
     """One downloadable file of the course.
 
     ``path`` is where the file lives inside a mirror folder and inside the cache; it is the file name
@@ -110,26 +110,26 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.kind not in ("file", "tgz"):
-            raise ValueError(f"Dataset {self.name!r}: expected kind 'file' or 'tgz', got {self.kind!r}")
+            raise ValueError(f"dataset {self.name!r}: expected kind 'file' or 'tgz', got {self.kind!r}")
         if self.kind == "tgz" and not self.folder:
-            raise ValueError(f"Dataset {self.name!r}: an archive needs the name of its top-level folder")
+            raise ValueError(f"dataset {self.name!r}: an archive needs the name of its top-level folder")
         if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
             raise ValueError(
-                f"Dataset {self.name!r}: expected sha256 as 64 lowercase hex digits, got {self.sha256!r}"
+                f"dataset {self.name!r}: expected sha256 as 64 lowercase hex digits, got {self.sha256!r}"
             )
         if self.size <= 0:
-            raise ValueError(f"Dataset {self.name!r}: expected a positive size, got {self.size}")
+            raise ValueError(f"dataset {self.name!r}: expected a positive size, got {self.size}")
         parts = PurePosixPath(self.path).parts
         if not parts or PurePosixPath(self.path).is_absolute() or ".." in parts:
-            raise ValueError(f"Dataset {self.name!r}: expected a relative mirror path, got {self.path!r}")
+            raise ValueError(f"dataset {self.name!r}: expected a relative mirror path, got {self.path!r}")
 
 
 _MNIST_IDX_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 
 
-def _entries() -> dict[str, Dataset]:
+def _entries() -> dict[str, DatasetSpec]:
     items = [
-        Dataset(
+        DatasetSpec(
             "mnist_pkl", "mnist.pkl.gz", 16_720_086,
             "31d9d378fac1e22d453d1357ed8b931e10c470c7d356f97bfd79f5531712e1d7",
             "https://github.com/mnielsen/neural-networks-and-deep-learning/raw/master/data/mnist.pkl.gz",
@@ -137,31 +137,31 @@ def _entries() -> dict[str, Dataset]:
             "deeplearning.net's pickled MNIST (50k/10k/10k, pixel/256); the mirror's copy is rebuilt from "
             "the IDX files, not byte-identical to the public one, so the public file fails this sha256",
         ),
-        Dataset(
+        DatasetSpec(
             "mnist_train_images", "mnist_idx/train-images-idx3-ubyte.gz", 9_912_422,
             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
             _MNIST_IDX_URL + "train-images-idx3-ubyte.gz", "file",
             "LeCun's MNIST training images, 60,000 x 28 x 28 uint8 (original file, byte-identical)",
         ),
-        Dataset(
+        DatasetSpec(
             "mnist_train_labels", "mnist_idx/train-labels-idx1-ubyte.gz", 28_881,
             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
             _MNIST_IDX_URL + "train-labels-idx1-ubyte.gz", "file",
             "LeCun's MNIST training labels, 60,000 uint8 (original file, byte-identical)",
         ),
-        Dataset(
+        DatasetSpec(
             "mnist_test_images", "mnist_idx/t10k-images-idx3-ubyte.gz", 1_648_877,
             "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
             _MNIST_IDX_URL + "t10k-images-idx3-ubyte.gz", "file",
             "LeCun's MNIST test images, 10,000 x 28 x 28 uint8 (original file, byte-identical)",
         ),
-        Dataset(
+        DatasetSpec(
             "mnist_test_labels", "mnist_idx/t10k-labels-idx1-ubyte.gz", 4_542,
             "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
             _MNIST_IDX_URL + "t10k-labels-idx1-ubyte.gz", "file",
             "LeCun's MNIST test labels, 10,000 uint8 (original file, byte-identical)",
         ),
-        Dataset(
+        DatasetSpec(
             "imagenette2-160", "imagenette2-160.tgz", 74_403_930,
             "ae2015df631f5308b8a258b05ec5f99473e1e27ef1ac1d0633549b98516df212",
             "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz", "tgz",
@@ -169,7 +169,7 @@ def _entries() -> dict[str, Dataset]:
             "re-encoded JPEGs, original names and split), so the public file fails this sha256",
             folder="imagenette2-160",
         ),
-        Dataset(
+        DatasetSpec(
             "imdb_sample", "imdb_sample.tgz", 571_808,
             "cfeace2211b6554cb4c1929427188475b4af8ad5facbbc520aad91aefd643b26",
             "https://s3.amazonaws.com/fast-ai-sample/imdb_sample.tgz", "tgz",
@@ -177,15 +177,15 @@ def _entries() -> dict[str, Dataset]:
             "fails this sha256",
             folder="imdb_sample",
         ),
-        Dataset(
+        DatasetSpec(
             "imdb", "imdb.tgz", 56_643_298,
             "acab74c1b9e2614adab628f24947059fe25aebe5c0f78a92ae3020b8571cf175",
             "https://s3.amazonaws.com/fast-ai-nlp/imdb.tgz", "tgz",
-            "Large Movie Review Dataset (100,000 reviews) in fast.ai's layout; the mirror's copy is "
+            "Large Movie Review DatasetSpec (100,000 reviews) in fast.ai's layout; the mirror's copy is "
             "repackaged, so the public file fails this sha256",
             folder="imdb",
         ),
-        Dataset(
+        DatasetSpec(
             "wikitext-2-valid-test", "wikitext-2-valid-test.tgz", 787_324,
             "7259213eebb08709b09714bd20c7f2d8c518b1b2c77b7f1d85e7fbd7f0ca09a2",
             None, "tgz",
@@ -196,7 +196,7 @@ def _entries() -> dict[str, Dataset]:
     return {d.name: d for d in items}
 
 
-REGISTRY: dict[str, Dataset] = _entries()
+REGISTRY: dict[str, DatasetSpec] = _entries()
 """Every dataset :func:`download` knows, by name."""
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -220,12 +220,12 @@ class UnsafeArchiveError(DownloadError):
     """An archive holds a member that could write outside its folder (or a link, device or fifo)."""
 
 
-def _lookup(name: str | Dataset, registry: Mapping[str, Dataset] | None) -> Dataset:
-    if isinstance(name, Dataset):
+def _lookup(name: str | DatasetSpec, registry: Mapping[str, DatasetSpec] | None) -> DatasetSpec:
+    if isinstance(name, DatasetSpec):
         return name
     reg = REGISTRY if registry is None else registry
     if not isinstance(name, str):
-        raise TypeError(f"expected a dataset name (str) or a Dataset, got {type(name).__name__}")
+        raise TypeError(f"expected a dataset name (str) or a DatasetSpec, got {type(name).__name__}")
     if name not in reg:
         known = ", ".join(sorted(reg))
         hint = f" ('{name}' is a group: use fetch('{name}'))" if name in GROUPS else ""
@@ -297,7 +297,7 @@ def _write_marker(path: Path, sha256: str) -> None:
         raise
 
 
-def _cached_ok(ds: Dataset, path: Path) -> bool:
+def _cached_ok(ds: DatasetSpec, path: Path) -> bool:
     """True when ``path`` was verified before: its marker names the expected hash and the size matches."""
     try:
         size = path.stat().st_size
@@ -306,7 +306,7 @@ def _cached_ok(ds: Dataset, path: Path) -> bool:
     return size == ds.size and _read_marker(path) == ds.sha256
 
 
-def is_cached(name: str | Dataset, *, registry: Mapping[str, Dataset] | None = None) -> bool:
+def is_cached(name: str | DatasetSpec, *, registry: Mapping[str, DatasetSpec] | None = None) -> bool:
     """Whether ``name``'s file is in the cache and marked as verified (no hashing, no I/O to a source)."""
     ds = _lookup(name, registry)
     return _cached_ok(ds, cache_dir() / ds.path)
@@ -417,7 +417,7 @@ class _Source(NamedTuple):
     is_mirror: bool
 
 
-def _sources(ds: Dataset) -> list[_Source]:
+def _sources(ds: DatasetSpec) -> list[_Source]:
     out = []
     mirror = _mirror()
     if mirror is not None:
@@ -441,7 +441,7 @@ def _open(source: _Source) -> tuple[IO[bytes], int | None]:
     return resp, int(length) if length and length.isdigit() else None
 
 
-def _verification_error(ds: Dataset, source: _Source, what: str) -> DownloadError:
+def _verification_error(ds: DatasetSpec, source: _Source, what: str) -> DownloadError:
     advice = (
         f"The mirror's copy is damaged or a different version: replace {source.where} with the "
         f"file from the public URL, or unset {MIRROR_ENV} to download it."
@@ -455,7 +455,7 @@ def _verification_error(ds: Dataset, source: _Source, what: str) -> DownloadErro
     )
 
 
-def _copy_verified(ds: Dataset, src: IO[bytes], source: _Source, dest: Path) -> None:
+def _copy_verified(ds: DatasetSpec, src: IO[bytes], source: _Source, dest: Path) -> None:
     """Stream ``src`` into a temporary file beside ``dest``, check size and sha256, then rename."""
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
@@ -494,14 +494,14 @@ def _copy_verified(ds: Dataset, src: IO[bytes], source: _Source, dest: Path) -> 
 
 
 def download(
-    name: str | Dataset,
+    name: str | DatasetSpec,
     *,
-    registry: Mapping[str, Dataset] | None = None,
+    registry: Mapping[str, DatasetSpec] | None = None,
     force: bool = False,
 ) -> Path:
     """Return the path of dataset ``name``'s file in the cache, downloading and verifying it if needed.
 
-    ``name`` is a key of ``registry`` (default :data:`REGISTRY`) or a :class:`Dataset`. A cached file is
+    ``name`` is a key of ``registry`` (default :data:`REGISTRY`) or a :class:`DatasetSpec`. A cached file is
     trusted without hashing when its ``.sha256`` sidecar (written only after verification) names the
     expected hash and its size matches; otherwise it is hashed again, and replaced if it is wrong. A new
     copy comes from ``$FOUNDATIONS_MIRROR`` first, then the public URL; it is written to a temporary
@@ -558,7 +558,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _failure_message(ds: Dataset, tried: list[str]) -> str:
+def _failure_message(ds: DatasetSpec, tried: list[str]) -> str:
     lines = "; ".join(tried)
     mirror = _mirror()
     if ds.url is None:
@@ -634,9 +634,9 @@ def _remove_tree(path: Path) -> None:
 
 
 def untar(
-    name: str | Dataset,
+    name: str | DatasetSpec,
     *,
-    registry: Mapping[str, Dataset] | None = None,
+    registry: Mapping[str, DatasetSpec] | None = None,
     force: bool = False,
 ) -> Path:
     """Download (if needed) and extract archive ``name``; return ``<cache>/<folder>``.
@@ -692,7 +692,7 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-def fetch(name: str, *, registry: Mapping[str, Dataset] | None = None) -> Path:
+def fetch(name: str, *, registry: Mapping[str, DatasetSpec] | None = None) -> Path:
     """Make ``name`` available: a file's cached path, or an archive's extracted folder.
 
     A group name (``'mnist'``) fetches each member and returns the folder holding them.
@@ -907,14 +907,14 @@ def normalize(x: torch.Tensor, mean: float | torch.Tensor, std: float | torch.Te
 # --------------------------------------------------------------------------------------------------
 
 
-def _status(ds: Dataset) -> str:
+def _status(ds: DatasetSpec) -> str:
     if ds.kind == "tgz" and ds.folder is not None:
         if _read_text(cache_dir() / ds.folder / _UNTAR_MARKER) == ds.sha256:
             return "extracted"
     return "yes" if _cached_ok(ds, cache_dir() / ds.path) else "no"
 
 
-def _iter_rows(registry: Mapping[str, Dataset]) -> Iterator[tuple[str, str, str, str]]:
+def _iter_rows(registry: Mapping[str, DatasetSpec]) -> Iterator[tuple[str, str, str, str]]:
     mirror = _mirror()
     for ds in registry.values():
         where = []
@@ -927,7 +927,7 @@ def _iter_rows(registry: Mapping[str, Dataset]) -> Iterator[tuple[str, str, str,
         yield ds.name, _human(ds.size), _status(ds), " then ".join(where)
 
 
-def _cmd_list(registry: Mapping[str, Dataset]) -> int:
+def _cmd_list(registry: Mapping[str, DatasetSpec]) -> int:
     rows = [("name", "size", "in cache", "source"), *_iter_rows(registry)]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:

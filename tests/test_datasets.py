@@ -1,7 +1,7 @@
 """Tests for foundations.datasets: the verifying downloader, the safe un-tarrer, MNIST and normalize.
 
 Everything runs against small files made here, each registered with its own size and sha256 through a
-test-only :class:`Dataset`, a local HTTP server on 127.0.0.1 and a temporary cache. The real-MNIST
+test-only :class:`DatasetSpec`, a local HTTP server on 127.0.0.1 and a temporary cache. The real-MNIST
 checks read the shared mirror through ``FOUNDATIONS_MIRROR`` and are skipped when it is unset.
 """
 
@@ -27,7 +27,7 @@ import pytest
 import torch
 
 import foundations.datasets as fd
-from foundations.datasets import Dataset, DownloadError, UnknownDatasetError, UnsafeArchiveError
+from foundations.datasets import DatasetSpec, DownloadError, UnknownDatasetError, UnsafeArchiveError
 
 pytestmark = pytest.mark.data
 
@@ -110,9 +110,9 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def entry(name: str, data: bytes, url: str | None, path: str | None = None, folder: str | None = None) -> Dataset:
+def entry(name: str, data: bytes, url: str | None, path: str | None = None, folder: str | None = None) -> DatasetSpec:
     """A test-only registry entry describing ``data`` exactly."""
-    return Dataset(
+    return DatasetSpec(
         name=name,
         path=path or (f"{folder}.tgz" if folder else f"{name}.bin"),
         size=len(data),
@@ -203,7 +203,7 @@ def test_unknown_name_lists_the_known_ones(cache: Path) -> None:
 def test_dataset_entry_validation(kwargs: dict[str, object], message: str) -> None:
     base: dict[str, object] = dict(name="t", path="t.bin", size=1, sha256="0" * 64, url=None, kind="file", note="")
     with pytest.raises(ValueError, match=re.escape(message)):
-        Dataset(**{**base, **kwargs})  # type: ignore[arg-type]
+        DatasetSpec(**{**base, **kwargs})  # type: ignore[arg-type]
 
 
 def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -577,7 +577,7 @@ def special_member(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.
 GOOD_MEMBERS = [dir_member("pkg"), file_member("pkg/a.txt", b"alpha\n"), file_member("pkg/sub/b.txt", b"beta\n")]
 
 
-def put_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, members: list, name: str = "pkg") -> Dataset:
+def put_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, members: list, name: str = "pkg") -> DatasetSpec:
     data = make_tgz(members)
     mirror = tmp_path / "mirror"
     mirror.mkdir(exist_ok=True)

@@ -1,0 +1,135 @@
+"""Classification losses and metrics: softmax, log-softmax, log-sum-exp, NLL, cross-entropy, accuracy.
+
+Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch). The page first writes softmax
+straight from its formula, watches ``exp`` overflow to ``inf`` (and the softmax turn into ``nan``) on
+large logits, and fixes it with the log-sum-exp trick,
+
+    logsumexp(x) = m + log(sum_j exp(x_j - m)),   m = max_j x_j,
+
+which never exponentiates anything larger than ``exp(0) = 1``. Every function here reduces over the
+last dimension and is checked against ``torch.nn.functional`` in float64 in the tests, including
+logits of +-1000.
+
+Shapes: logits are ``(N, C)`` (a batch of ``N`` rows of ``C`` class scores), targets are ``(N,)``
+int64 class indices in ``[0, C)``. The losses return 0-d tensors (the mean over the batch).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["accuracy", "cross_entropy", "log_softmax", "logsumexp", "nll", "softmax"]
+
+
+def _shape(x: Tensor) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def _check_scores(fn: str, name: str, x: object) -> Tensor:
+    """``x`` must be a floating-point tensor with at least one dimension and a non-empty last one."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{fn}: expected {name} of a floating-point dtype, got {x.dtype}")
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{fn}: expected {name} of shape (..., C) with C >= 1, got {_shape(x)}")
+    return x
+
+
+def _check_batch(fn: str, name: str, scores: object, target: object) -> tuple[Tensor, Tensor]:
+    """``scores`` must be ``(N, C)`` floats with ``N >= 1``; ``target`` ``(N,)`` int64 in ``[0, C)``."""
+    scores = _check_scores(fn, name, scores)
+    if scores.ndim != 2:
+        raise ValueError(f"{fn}: expected {name} of shape (N, C), got {_shape(scores)}")
+    n, c = scores.shape
+    if n == 0:
+        raise ValueError(f"{fn}: expected a non-empty batch, got {name} of shape {_shape(scores)}")
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{fn}: expected target to be a torch.Tensor, got {type(target).__name__}")
+    if target.dtype != torch.int64:
+        raise TypeError(f"{fn}: expected target of dtype torch.int64 (class indices), got {target.dtype}")
+    if target.shape != (n,):
+        raise ValueError(
+            f"{fn}: expected target of shape ({n},) to match a batch of {n} inputs, got {_shape(target)}"
+        )
+    lo, hi = int(target.min()), int(target.max())
+    if lo < 0 or hi >= c:
+        raise ValueError(
+            f"{fn}: expected target values in [0, {c}) for {c} classes, got values from {lo} to {hi}"
+        )
+    return scores, target
+
+
+def logsumexp(x: Tensor) -> Tensor:
+    """``log(sum_j exp(x_j))`` over the last dimension, computed as ``m + log(sum_j exp(x_j - m))``.
+
+    ``m`` is the row's maximum, so the largest term exponentiated is ``exp(0) = 1``: nothing
+    overflows, and at least one term is 1, so the log never sees 0. ``m`` is detached (the gradient
+    through it cancels exactly), and an infinite ``m`` is replaced by 0 so that a row of ``-inf``
+    gives ``-inf`` and a row holding ``+inf`` gives ``+inf``, as ``torch.logsumexp`` does.
+    Shape ``(..., C) -> (...)``.
+    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
+
+    >>> round(logsumexp(torch.tensor([1000.0, 1000.0])).item(), 3)  # 1000 + log(2)
+    1000.693
+    """
+    x = _check_scores("logsumexp", "x", x)
+    m = x.detach().amax(dim=-1, keepdim=True).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+    return (x - m).exp().sum(dim=-1).log() + m.squeeze(-1)
+
+
+def log_softmax(x: Tensor) -> Tensor:
+    """``x_i - logsumexp(x)`` over the last dimension: the log of :func:`softmax`, without overflow.
+
+    Shape ``(..., C) -> (..., C)``; each row's ``exp`` sums to 1.
+    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
+    """
+    x = _check_scores("log_softmax", "x", x)
+    return x - logsumexp(x).unsqueeze(-1)
+
+
+def softmax(x: Tensor) -> Tensor:
+    """``exp(x_i) / sum_j exp(x_j)`` over the last dimension, computed as ``exp(log_softmax(x))``.
+
+    Going through :func:`log_softmax` keeps it finite for any finite logits (the naive formula
+    gives ``inf / inf = nan`` once a logit passes about 88.7 in float32). Shape ``(..., C) -> (..., C)``.
+    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
+    """
+    x = _check_scores("softmax", "x", x)
+    return log_softmax(x).exp()
+
+
+def nll(log_probs: Tensor, target: Tensor) -> Tensor:
+    """Negative log likelihood ``-(1/N) sum_n log_probs[n, target[n]]``: a 0-d tensor.
+
+    ``log_probs`` is ``(N, C)`` (usually :func:`log_softmax` of logits), ``target`` is ``(N,)`` int64
+    class indices. The picking is integer-array indexing: row ``n``, column ``target[n]``.
+    Equals ``torch.nn.functional.nll_loss``.
+    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
+    """
+    log_probs, target = _check_batch("nll", "log_probs", log_probs, target)
+    n = log_probs.shape[0]
+    return -log_probs[torch.arange(n, device=log_probs.device), target].mean()
+
+
+def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy of ``(N, C)`` logits against ``(N,)`` int64 targets: ``nll(log_softmax(logits), target)``.
+
+    Per row this is ``logsumexp(x) - x[target]``, averaged over the batch; a 0-d tensor equal to
+    ``torch.nn.functional.cross_entropy``.
+    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
+    """
+    logits, target = _check_batch("cross_entropy", "logits", logits, target)
+    return nll(log_softmax(logits), target)
+
+
+def accuracy(out: Tensor, yb: Tensor) -> Tensor:
+    """The fraction of rows whose largest score is at the target's index: a 0-d float32 tensor.
+
+    ``out`` is ``(N, C)`` (logits, probabilities or log-probabilities: the argmax is the same),
+    ``yb`` is ``(N,)`` int64. Ties go to the first largest score, as ``torch.argmax`` does.
+    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
+    """
+    out, yb = _check_batch("accuracy", "out", out, yb)
+    return (out.argmax(dim=-1) == yb).float().mean()
