@@ -167,8 +167,23 @@ class DataLoader:
         return len(self.sampler)
 
     def __iter__(self) -> Iterator[Any]:
+        fast = self._batch_indexable()
         for idxs in self.sampler:
-            yield self.collate_fn([self.ds[i] for i in idxs])
+            if fast:  # same tensors as collating item by item, in one indexing operation
+                idx = torch.as_tensor(idxs, dtype=torch.long)
+                yield self.ds.x[idx], self.ds.y[idx]
+            else:
+                yield self.collate_fn([self.ds[i] for i in idxs])
+
+    def _batch_indexable(self) -> bool:
+        """True when a whole batch can be fetched as ``(x[idxs], y[idxs])``: a tensor :class:`Dataset`
+        with the default :func:`collate`, where stacking ``ds[i]`` one by one gives exactly that."""
+        return (
+            self.collate_fn is collate
+            and type(self.ds) is Dataset
+            and isinstance(self.ds.x, Tensor)
+            and isinstance(self.ds.y, Tensor)
+        )
 
     def __repr__(self) -> str:
         return f"DataLoader({self.ds!r}, {self.sampler!r})"

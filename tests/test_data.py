@@ -185,3 +185,18 @@ def test_get_dls_shuffles_training_and_doubles_validation_batch() -> None:
     _assert_same_batches(list(train_dl2), list(theirs))
     with pytest.raises(ValueError, match="get_dls: expected bs to be a positive int, got -1"):
         get_dls(train_ds, valid_ds, bs=-1)
+
+
+def test_batch_indexing_fast_path_equals_item_by_item_collate() -> None:
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(103, 4, 5, generator=g), torch.randint(0, 10, (103,), generator=g)
+    ds = Dataset(x, y)
+    fast = DataLoader(ds, Sampler(ds, 16, shuffle=True, generator=torch.Generator().manual_seed(0)))
+    slow = DataLoader(ds, Sampler(ds, 16, shuffle=True, generator=torch.Generator().manual_seed(0)),
+                      collate_fn=lambda b: collate(b))
+    assert fast._batch_indexable() and not slow._batch_indexable()
+    n = 0
+    for (xf, yf), (xs, ys) in zip(fast, slow, strict=True):
+        assert torch.equal(xf, xs) and torch.equal(yf, ys) and xf.dtype == xs.dtype and yf.dtype == ys.dtype
+        n += 1
+    assert n == 7
