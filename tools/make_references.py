@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -20,10 +22,30 @@ from tools.pages import executable_pages  # noqa: E402
 KEEP_MIME = ("text/plain", "text/markdown", "text/html")
 
 
+def merged_streams(outputs: list[dict]) -> list[dict]:
+    """Undo a side effect of myst-nb's ``nb_merge_streams`` on the saved notebook.
+
+    When rendering, myst-nb appends every later stream chunk to the first output of that stream, in
+    place, and the notebook it saves keeps the later chunks too, so their text appears twice. The
+    first output of each stream already holds the whole text: keep it, drop the later chunks.
+    """
+    seen: set[str] = set()
+    kept = []
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            if out["name"] in seen:
+                continue
+            seen.add(out["name"])
+        kept.append(out)
+    return kept
+
+
 def clean(nb: dict) -> dict:
-    """Drop images and volatile metadata from an executed notebook."""
+    """Drop images and volatile metadata from an executed notebook; streams as one output each."""
     for cell in nb["cells"]:
         cell.get("metadata", {}).pop("execution", None)
+        if "outputs" in cell:
+            cell["outputs"] = merged_streams(cell["outputs"])
         for out in cell.get("outputs", []):
             if "data" in out:
                 out["data"] = {k: v for k, v in out["data"].items() if k in KEEP_MIME}
@@ -32,6 +54,10 @@ def clean(nb: dict) -> dict:
 
 
 def main() -> int:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    if not config["sphinx"]["config"].get("nb_merge_streams"):
+        print("merged_streams() assumes nb_merge_streams: true in _config.yml", file=sys.stderr)
+        return 1
     missing = []
     for page in executable_pages():
         src = ROOT / "_build" / "jupyter_execute" / page.with_suffix(".ipynb")
