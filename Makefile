@@ -62,7 +62,11 @@ nbval: data
 site: browser
 	$(PY) -m pytest -q tests -m site
 
-test: unit grade-solutions nbval book site
+# nbval and the build each execute every page; on 2 cores they run side by side (-j2), each
+# process's output printed whole when it finishes.
+test: unit grade-solutions
+	$(MAKE) --no-print-directory -j2 --output-sync=target nbval book
+	$(MAKE) --no-print-directory site
 
 references: data
 	$(BUILD)

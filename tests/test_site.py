@@ -74,6 +74,15 @@ def test_site_has_the_pages() -> None:
         assert must in names, f"{must} missing from the built site"
 
 
+@functools.lru_cache(maxsize=None)
+def _ids(target: Path) -> frozenset[str]:
+    """Every id and anchor name in a built page (parsed once per page)."""
+    soup = BeautifulSoup(target.read_text(), "html.parser")
+    return frozenset(
+        [t["id"] for t in soup.find_all(id=True)] + [t["name"] for t in soup.find_all(attrs={"name": True})]
+    )
+
+
 def _internal_target(page: Path, href: str) -> tuple[Path, str] | None:
     parsed = urlparse(href)
     if parsed.scheme or href.startswith("//") or href.startswith("mailto:"):
@@ -97,8 +106,7 @@ def test_internal_links_and_images_resolve(page: Path) -> None:
         if not target.exists():
             broken.append(f"link {a['href']!r} -> missing {target}")
         elif frag and target.suffix == ".html":
-            tsoup = soup if target == page else BeautifulSoup(target.read_text(), "html.parser")
-            if tsoup.find(id=frag) is None and tsoup.find(attrs={"name": frag}) is None:
+            if frag not in _ids(target):
                 broken.append(f"link {a['href']!r} -> no anchor #{frag} in {target.name}")
     for img in soup.find_all("img", src=True):
         resolved = _internal_target(page, img["src"])
@@ -110,56 +118,72 @@ def test_internal_links_and_images_resolve(page: Path) -> None:
     assert not broken, f"{page.relative_to(HTML)}:\n" + "\n".join(broken)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(HTML)))
-def test_page_in_browser(page: Path, server: str, browser) -> None:  # noqa: ANN001
-    rel = page.relative_to(HTML).as_posix()
-    outside, js_errors = [], []
+@pytest.fixture(scope="module")
+def tab(browser, server: str):  # noqa: ANN001
+    """One tab for every page; requests to anything but the local server are recorded and refused."""
     ctx = browser.new_context(viewport={"width": 1280, "height": 1600}, service_workers="block")
-    tab = ctx.new_page()
+    page = ctx.new_page()
+    page.outside, page.js_errors = [], []
 
     def on_request(route) -> None:  # noqa: ANN001
         if route.request.url.startswith(server) or route.request.url.startswith("data:"):
             route.continue_()
         else:
-            outside.append(route.request.url)
+            page.outside.append(route.request.url)
             route.abort()
 
-    tab.route("**/*", on_request)
-    tab.on("pageerror", lambda exc: js_errors.append(str(exc)))
-    try:
-        tab.goto(f"{server}/{rel}", wait_until="load")
-        tab.wait_for_function(
-            "() => !window.MathJax || !MathJax.startup || MathJax.startup.promise.then(() => true)", timeout=30000
-        )
-        tab.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
-        report = tab.evaluate(
-            """() => {
-            const main = document.querySelector('main') || document.body;
-            const clone = main.cloneNode(true);
-            clone.querySelectorAll('pre, code, .highlight, script, style, mjx-container, .cell_input').forEach(e => e.remove());
-            const text = clone.innerText;
-            const images = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src);
-            const tracebacks = [...document.querySelectorAll('.cell')]
-              .filter(c => !c.classList.contains('tag_raises-exception'))
-              .filter(c => {
-                 const out = c.querySelector('.cell_output');
-                 return out && (out.querySelector('.traceback, .output.error') || /Traceback \\(most recent call last\\)/.test(out.innerText));
-              }).length;
-            return {raw_inline: (text.match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$/g) || []).length,
-                    typeset: document.querySelectorAll('mjx-container').length,
-                    mjx_errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
-                    images, tracebacks};
-        }"""
-        )
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=str(SHOTS / (rel.replace("/", "__") + ".png")), full_page=False)
-    finally:
-        ctx.close()
+    page.route("**/*", on_request)
+    page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
+    yield page
+    ctx.close()
+
+
+def _redirect_target(page: Path) -> Path | None:
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    meta = soup.find("meta", attrs={"http-equiv": lambda v: v and v.lower() == "refresh"})
+    if meta is None:
+        return None
+    url = meta["content"].split("url=", 1)[1].strip()
+    return (page.parent / url).resolve()
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(HTML)))
+def test_page_in_browser(page: Path, server: str, tab) -> None:  # noqa: ANN001
+    rel = page.relative_to(HTML).as_posix()
+    target = _redirect_target(page)
+    if target is not None:  # e.g. index.html, a redirect to the first page
+        assert target.exists(), f"{rel} redirects to a missing page {target}"
+        return
+    tab.outside.clear()
+    tab.js_errors.clear()
+    tab.goto(f"{server}/{rel}", wait_until="load")
+    tab.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
+    report = tab.evaluate(
+        """() => {
+        const main = document.querySelector('main') || document.body;
+        const clone = main.cloneNode(true);
+        clone.querySelectorAll('pre, code, .highlight, script, style, mjx-container, .cell_input').forEach(e => e.remove());
+        const text = clone.innerText;
+        const images = [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src);
+        const tracebacks = [...document.querySelectorAll('.cell')]
+          .filter(c => !c.classList.contains('tag_raises-exception'))
+          .filter(c => {
+             const out = c.querySelector('.cell_output');
+             return out && (out.querySelector('.traceback, .output.error') || /Traceback \\(most recent call last\\)/.test(out.innerText));
+          }).length;
+        return {raw_inline: (text.match(/\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$/g) || []).length,
+                typeset: document.querySelectorAll('mjx-container').length,
+                mjx_errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
+                images, tracebacks};
+    }"""
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SHOTS / (rel.replace("/", "__") + ".png")), full_page=False)
     problems = []
-    if outside:
-        problems.append(f"requests leaving the machine: {sorted(set(outside))[:5]}")
-    if js_errors:
-        problems.append(f"JavaScript errors: {js_errors[:3]}")
+    if tab.outside:
+        problems.append(f"requests leaving the machine: {sorted(set(tab.outside))[:5]}")
+    if tab.js_errors:
+        problems.append(f"JavaScript errors: {tab.js_errors[:3]}")
     if report["raw_inline"]:
         problems.append(f"{report['raw_inline']} maths delimiters left untypeset")
     if 'class="math' in page.read_text() and not report["typeset"]:
