@@ -1,0 +1,307 @@
+"""Looking inside a model while it trains: forward hooks, and the statistics they collect.
+
+Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks). A *forward hook* is a function
+PyTorch calls every time a module has computed its output: ``fn(module, input, output)``. It sees
+the activations without any change to the model or the training loop. This module wraps them:
+
+- :class:`Hook` registers ``fn(hook, module, input, output)`` on one module; the hook object itself
+  is where ``fn`` keeps what it records. ``hook.remove()`` takes it off again.
+- :class:`ListContainer` is a list that can also be indexed by a list of ints or a mask of bools.
+- :class:`Hooks` is a :class:`ListContainer` of one :class:`Hook` per module, and a context manager:
+  ``with Hooks(model, append_stats) as hooks: run.fit(...)`` removes every hook when the block ends,
+  also when training raises, so a forgotten hook never keeps recording (and keeping memory) in later
+  runs.
+- :func:`append_stats` records, for every forward pass in training mode, the activations' mean,
+  standard deviation and histogram; :func:`get_hist` and :func:`get_min` read them back.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+__all__ = [
+    "ActivationStats",
+    "Hook",
+    "HookFunc",
+    "Hooks",
+    "ListContainer",
+    "append_stats",
+    "get_hist",
+    "get_min",
+]
+
+HookFunc = Callable[["Hook", nn.Module, tuple[Any, ...], Any], None]
+"""What a :class:`Hook` calls after each forward pass: ``fn(hook, module, inputs, output)``."""
+
+
+def _calling(ref: weakref.ReferenceType[Hook]) -> Callable[[nn.Module, tuple[Any, ...], Any], None]:
+    """PyTorch's hook function for the :class:`Hook` behind ``ref``.
+
+    It holds the hook through a weak reference: the module keeps this function, and if it kept the
+    hook itself, a hook nobody refers to any more would stay registered for as long as the module lives.
+    """
+
+    def call(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        hook = ref()
+        if hook is not None:
+            hook.fn(hook, module, inputs, output)
+
+    return call
+
+
+class Hook:
+    """Calls ``fn(self, module, inputs, output)`` after every forward pass of ``module``, until removed.
+
+    ``fn`` may store what it likes on the hook (``hook.stats`` for :func:`append_stats`). ``remove()``
+    unregisters it (calling it twice is harmless); so does dropping the last reference to the hook
+    (``__del__``), so keep the hook in a variable (or in :class:`Hooks`) while you want it to record.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+
+    def __init__(self, module: nn.Module, fn: HookFunc) -> None:
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"Hook: expected a torch.nn.Module, got {type(module).__name__}")
+        if not callable(fn):
+            raise TypeError(f"Hook: expected fn(hook, module, inputs, output) to be callable, got {type(fn).__name__}")
+        self.module, self.fn = module, fn
+        self._handle: RemovableHandle | None = module.register_forward_hook(_calling(weakref.ref(self)))
+
+    @property
+    def removed(self) -> bool:
+        """Whether this hook is off its module."""
+        return getattr(self, "_handle", None) is None
+
+    def remove(self) -> None:
+        """Take the hook off its module; later forward passes no longer call ``fn``."""
+        if getattr(self, "_handle", None) is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def __del__(self) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = "removed" if self.removed else "active"
+        fn = getattr(self.fn, "func", self.fn)  # the function inside a functools.partial
+        return f"Hook({type(self.module).__name__}, {getattr(fn, '__name__', type(fn).__name__)}, {state})"
+
+
+class ListContainer:
+    """A list that can also be indexed by a list of ints or a list (or tensor) of bools.
+
+    ``lc[2]``, ``lc[1:3]``, ``lc[[0, 2]]`` and ``lc[[True, False, True]]`` all work; the last two (and
+    a slice) return a plain list. ``len``, iteration, assignment and deletion by int work as for a
+    list. Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+
+    >>> lc = ListContainer(["a", "b", "c"])
+    >>> lc[0], lc[1:], lc[[0, 2]], lc[[False, True, True]]
+    ('a', ['b', 'c'], ['a', 'c'], ['b', 'c'])
+    """
+
+    def __init__(self, items: Iterable[Any] | None = None) -> None:
+        if items is None:
+            items = []
+        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+            raise TypeError(f"ListContainer: expected an iterable of items, got {type(items).__name__}")
+        self.items: list[Any] = list(items)
+
+    def __getitem__(self, idx: int | slice | list[int] | list[bool] | Tensor) -> Any:
+        if isinstance(idx, (int, slice)) and not isinstance(idx, bool):
+            return self.items[idx]
+        if isinstance(idx, Tensor):
+            idx = idx.tolist()
+        if not isinstance(idx, (list, tuple)):
+            raise TypeError(
+                f"ListContainer: expected an int, a slice, a list of ints or a list of bools, got {type(idx).__name__}"
+            )
+        if idx and all(isinstance(i, bool) for i in idx):
+            if len(idx) != len(self.items):
+                raise IndexError(f"ListContainer: expected a mask of {len(self.items)} bools, got {len(idx)}")
+            return [o for m, o in zip(idx, self.items) if m]
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
+            raise TypeError(f"ListContainer: expected a list of ints or of bools, got {idx!r:.80}")
+        return [self.items[i] for i in idx]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)
+
+    def __setitem__(self, i: int, o: Any) -> None:
+        self.items[i] = o
+
+    def __delitem__(self, i: int) -> None:
+        del self.items[i]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(map(repr, self.items[:10])) + (", ..." if len(self) > 10 else "")
+        return f"{type(self).__name__} ({len(self)} items)\n[{shown}]"
+
+
+class Hooks(ListContainer):
+    """One :class:`Hook` with ``fn`` on each of ``modules``; a context manager that removes them all at exit.
+
+    ``modules`` is a list of modules or a model (then its direct children, the layers of an
+    ``nn.Sequential``). ``with Hooks(model, append_stats) as hooks: ...`` removes every hook when the
+    block ends, whether it ends normally or by an exception. ``remove()`` does the same by hand, and
+    deleting a hook from the container (``del hooks[0]``) removes that one.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+
+    def __init__(self, modules: nn.Module | Iterable[nn.Module], fn: HookFunc) -> None:
+        if isinstance(modules, nn.Module):
+            modules = list(modules.children())
+        mods = list(modules)
+        for i, m in enumerate(mods):
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"Hooks: expected torch.nn.Module objects, got {type(m).__name__} at position {i}")
+        if not mods:
+            raise ValueError("Hooks: expected at least one module to hook, got none")
+        super().__init__(Hook(m, fn) for m in mods)
+
+    def __enter__(self) -> Hooks:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.remove()  # returns None: an exception raised in the block propagates
+
+    def remove(self) -> None:
+        """Remove every hook from its module."""
+        for h in getattr(self, "items", []):  # no items if __init__ raised
+            h.remove()
+
+    def __delitem__(self, i: int) -> None:
+        self[i].remove()
+        super().__delitem__(i)
+
+    def __del__(self) -> None:
+        self.remove()
+
+
+# ---- activation statistics -------------------------------------------------------------------
+
+
+@dataclass
+class ActivationStats:
+    """What :func:`append_stats` records for one module: one entry per training forward pass.
+
+    ``means[t]``, ``stds[t]``: mean and standard deviation of all the output's elements at pass ``t``;
+    ``hists[t]``: counts in ``bins`` equal bins over ``[lo, hi]`` (values outside are not counted);
+    ``numels[t]``: how many elements the output had. Derived in Lesson 10, "A CNN and hooks"
+    (lessons/10_cnn_hooks).
+    """
+
+    bins: int
+    lo: float
+    hi: float
+    means: list[float] = field(default_factory=list)
+    stds: list[float] = field(default_factory=list)
+    hists: list[Tensor] = field(default_factory=list)
+    numels: list[int] = field(default_factory=list)
+
+    def bin_edges(self) -> Tensor:
+        """The ``bins + 1`` edges of the histogram bins, from ``lo`` to ``hi`` (float64)."""
+        return torch.linspace(self.lo, self.hi, self.bins + 1, dtype=torch.float64)
+
+
+def _check_hist_args(bins: object, hist_range: object) -> tuple[int, float, float]:
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"append_stats: expected bins to be a positive int, got {bins!r}")
+    if not (isinstance(hist_range, (tuple, list)) and len(hist_range) == 2):
+        raise ValueError(f"append_stats: expected hist_range to be a pair (lo, hi), got {hist_range!r}")
+    lo, hi = hist_range
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi)):
+        raise ValueError(f"append_stats: expected finite numbers in hist_range, got {hist_range!r}")
+    if not lo < hi:
+        raise ValueError(f"append_stats: expected hist_range (lo, hi) with lo < hi, got {hist_range!r}")
+    return bins, float(lo), float(hi)
+
+
+def append_stats(
+    hook: Hook,
+    mod: nn.Module,
+    inp: tuple[Any, ...],
+    outp: Tensor,
+    *,
+    bins: int = 40,
+    hist_range: tuple[float, float] = (0.0, 10.0),
+) -> None:
+    """A hook function: in training mode, append the output's mean, std and histogram to ``hook.stats``.
+
+    ``hook.stats`` is an :class:`ActivationStats`, created at the first call. The histogram counts
+    the output's values in ``bins`` equal bins over ``hist_range`` (``torch.histc``; the course's
+    40 bins over ``[0, 10]`` by default). Use ``functools.partial(append_stats, bins=..,
+    hist_range=..)`` to change them. Passes in evaluation mode (validation) are skipped.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+    if not isinstance(outp, Tensor):
+        raise TypeError(f"append_stats: expected the module's output to be a tensor, got {type(outp).__name__}")
+    bins, lo, hi = _check_hist_args(bins, hist_range)
+    if not hasattr(hook, "stats"):
+        hook.stats = ActivationStats(bins, lo, hi)
+    st: ActivationStats = hook.stats
+    if (st.bins, st.lo, st.hi) != (bins, lo, hi):
+        raise ValueError(
+            f"append_stats: this hook records {st.bins} bins over ({st.lo}, {st.hi}), got {bins} over ({lo}, {hi})"
+        )
+    if not mod.training:
+        return
+    with torch.no_grad():
+        x = outp.detach() if outp.is_floating_point() else outp.detach().float()
+        st.means.append(x.mean().item())
+        st.stds.append(x.std().item() if x.numel() > 1 else math.nan)
+        st.hists.append(torch.histc(x, bins, lo, hi).cpu())
+        st.numels.append(x.numel())
+
+
+def _stats(fn: str, hook: Hook) -> ActivationStats:
+    st = getattr(hook, "stats", None)
+    if not isinstance(st, ActivationStats):
+        raise ValueError(f"{fn}: expected a hook that recorded with append_stats, got one with no stats")
+    if not st.hists:
+        raise ValueError(f"{fn}: expected at least one recorded training batch, got none")
+    return st
+
+
+def get_hist(hook: Hook) -> Tensor:
+    """The recorded histograms as one tensor of counts, shape ``(bins, n_batches)``: time along the columns.
+
+    Shown with ``imshow(get_hist(h).log1p(), origin="lower")``: the course's "colorful dimension"
+    plot, one column per training batch, low values at the bottom.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+    return torch.stack(_stats("get_hist", hook).hists).t().float()
+
+
+def get_min(hook: Hook, bins: slice | int) -> Tensor:
+    """Per training batch, the share of the output's elements in the histogram bins ``bins``.
+
+    ``bins`` is a slice of bin indices, or an int ``k`` for the lowest ``k`` bins (``slice(0, k)``).
+    With the course's 40 bins over ``[0, 10]``, ``get_min(h, 2)`` is the share of activations in
+    ``[0, 0.5)``: near zero, for a ReLU. The share is of *all* elements, those outside the
+    histogram's range included. Returns a float tensor of shape ``(n_batches,)``.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+    st = _stats("get_min", hook)
+    if isinstance(bins, int) and not isinstance(bins, bool):
+        if not 1 <= bins <= st.bins:
+            raise ValueError(f"get_min: expected between 1 and {st.bins} bins, got {bins}")
+        bins = slice(0, bins)
+    if not isinstance(bins, slice):
+        raise TypeError(f"get_min: expected bins to be a slice of bin indices or an int, got {type(bins).__name__}")
+    if len(range(st.bins)[bins]) == 0:
+        raise ValueError(f"get_min: the slice {bins} selects none of the {st.bins} bins")
+    counts = get_hist(hook)[bins].sum(0)
+    return counts / torch.tensor(st.numels, dtype=torch.float32)
