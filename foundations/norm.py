@@ -3,28 +3,24 @@
 Derived in Lesson 10, "BatchNorm and friends" (lessons/10_batchnorm). Every layer here does the same
 three things to its input ``x``; they differ only in *which* values share a mean and a variance:
 
-1. compute a mean :math:`\\mu` and a (biased) variance :math:`\\sigma^2` over a group of values;
-2. normalise: :math:`\\hat x = (x - \\mu) / \\sqrt{\\sigma^2 + \\epsilon}`;
-3. scale and shift with learned parameters: :math:`y = \\gamma \\hat x + \\beta` (``weight``, ``bias``).
+1. compute a mean ``mu`` and a biased variance ``var`` (dividing by the number of values ``n``);
+2. normalise: ``x_hat = (x - mu) / sqrt(var + eps)``;
+3. scale and shift with learned parameters: ``y = gamma * x_hat + beta`` (``weight``, ``bias``).
 
-For an image batch of shape ``(N, C, H, W)``:
+For an image batch of shape ``(N, C, H, W)``, the values that share one mean and variance are
 
-===================  ===========================================  ==========================================
-layer                statistics over                              paper
-===================  ===========================================  ==========================================
-:class:`BatchNorm`   ``(N, H, W)`` for each channel               Ioffe & Szegedy 2015
-:class:`LayerNorm`   ``(C, H, W)`` for each sample                Ba, Kiros & Hinton 2016
-:class:`InstanceNorm`  ``(H, W)`` for each sample and channel     Ulyanov, Vedaldi & Lempitsky 2016
-:class:`GroupNorm`   ``(C/G, H, W)`` for each sample and group    Wu & He 2018
-===================  ===========================================  ==========================================
+- :class:`BatchNorm`: ``(N, H, W)``, for each channel (Ioffe & Szegedy 2015);
+- :class:`LayerNorm`: ``(C, H, W)``, for each sample (Ba, Kiros & Hinton 2016);
+- :class:`InstanceNorm`: ``(H, W)``, for each sample and channel (Ulyanov, Vedaldi & Lempitsky 2016);
+- :class:`GroupNorm`: ``(C/G, H, W)``, for each sample and group of channels (Wu & He 2018).
 
 :class:`BatchNorm` is the only one whose statistics mix samples, so it needs *running* statistics
-for evaluation, and it suffers when batches are tiny. :class:`RunningBatchNorm` (the course's answer,
-Lesson 10) uses running statistics in training too.
+for evaluation, and it fails when batches are tiny. :class:`RunningBatchNorm` (the course's answer)
+uses running statistics in training too.
 
 Each layer equals its PyTorch counterpart in float64, in training and evaluation mode, running
 statistics and gradients included (``tests/test_norm.py``); :class:`BatchNorm`'s ``state_dict`` loads
-into ``torch.nn.BatchNorm2d``.
+into ``torch.nn.BatchNorm2d``. The papers are read in book/papers/ioffe2015 and book/papers/normalisers.
 """
 
 from __future__ import annotations
@@ -93,17 +89,17 @@ def _channel_shape(x: Tensor) -> tuple[int, ...]:
 class BatchNorm(nn.Module):
     """Batch normalisation of ``(N, C)`` or ``(N, C, H, W)`` inputs with ``C = nf`` channels.
 
-    Training mode, for each channel (Algorithm 1 of Ioffe & Szegedy 2015): the batch mean
-    :math:`\\mu_B` and biased variance :math:`\\sigma_B^2` over the ``N*H*W`` values of that channel,
-    then :math:`y = \\gamma (x - \\mu_B) / \\sqrt{\\sigma_B^2 + \\epsilon} + \\beta`. The running
-    statistics move towards the batch's: ``running_mean <- (1 - mom) * running_mean + mom * mu_B``
-    and the same for ``running_var`` with the *unbiased* variance (``n / (n - 1)`` times
-    :math:`\\sigma_B^2`, ``n = N*H*W``). Evaluation mode normalises with the running statistics
+    Training mode, for each channel (Algorithm 1 of Ioffe & Szegedy 2015): the batch mean ``mu_B``
+    and biased variance ``var_B`` over the ``n = N*H*W`` values of that channel, then
+    ``y = gamma * (x - mu_B) / sqrt(var_B + eps) + beta``; gradients flow through ``mu_B`` and
+    ``var_B``. The running statistics move towards the batch's:
+    ``running_mean <- (1 - mom) * running_mean + mom * mu_B``, and the same for ``running_var`` with
+    the *unbiased* variance ``n / (n - 1) * var_B``. Evaluation mode normalises with the running statistics
     instead, so a sample's output no longer depends on the rest of its batch.
 
     ``mom`` follows PyTorch's convention (the weight of the new batch, 0.1 by default): the 2019
-    course wrote ``lerp_(mean, mom)``, which is the same update. Parameters ``weight`` (:math:`\\gamma`,
-    ones) and ``bias`` (:math:`\\beta`, zeros) and the buffers ``running_mean``, ``running_var`` and
+    course wrote ``lerp_(mean, mom)``, which is the same update. Parameters ``weight`` (``gamma``,
+    ones) and ``bias`` (``beta``, zeros) and the buffers ``running_mean``, ``running_var`` and
     ``num_batches_tracked`` are named as in ``torch.nn.BatchNorm2d``, so the ``state_dict`` of one
     loads into the other. Training needs more than one value per channel (a batch of one ``(1, C)``
     input has no variance): ``ValueError`` otherwise, as in PyTorch.
@@ -162,11 +158,10 @@ class BatchNorm(nn.Module):
 class LayerNorm(nn.Module):
     """Layer normalisation: each sample normalised over all its values, ``(C, H, W)`` for an image.
 
-    :math:`y = \\gamma (x - \\mu) / \\sqrt{\\sigma^2 + \\epsilon} + \\beta` with :math:`\\mu`,
-    :math:`\\sigma^2` (biased) the mean and variance of one sample's ``C*H*W`` values. As in the 2019
-    course, :math:`\\gamma` (``weight``) and :math:`\\beta` (``bias``) are two learned *scalars*,
-    shape ``(1,)``, shared by every value, so the layer needs no ``nf``: it takes any input of two
-    or more dimensions, ``(N, ...)``. This equals ``torch.nn.LayerNorm(x.shape[1:])`` with its
+    ``y = gamma * (x - mu) / sqrt(var + eps) + beta`` with ``mu`` and ``var`` (biased) the mean and
+    variance of one sample's ``C*H*W`` values. As in the 2019 course, ``gamma`` (``weight``) and
+    ``beta`` (``bias``) are two learned *scalars*, shape ``(1,)``, shared by every value, so the
+    layer needs no ``nf``: it takes any input of two or more dimensions, ``(N, ...)``. This equals ``torch.nn.LayerNorm(x.shape[1:])`` with its
     elementwise ``weight`` and ``bias`` all set to our two scalars. The statistics never involve
     other samples, so training and evaluation mode compute the same thing.
 
@@ -193,8 +188,8 @@ class LayerNorm(nn.Module):
 class InstanceNorm(nn.Module):
     """Instance normalisation of ``(N, C, H, W)`` images: each channel of each sample over its ``H*W`` pixels.
 
-    :math:`y_{nc} = \\gamma_c (x_{nc} - \\mu_{nc}) / \\sqrt{\\sigma_{nc}^2 + \\epsilon} + \\beta_c`,
-    with per-channel ``weight`` and ``bias`` when ``affine`` (else none). Equals
+    ``y[n, c] = gamma[c] * (x[n, c] - mu[n, c]) / sqrt(var[n, c] + eps) + beta[c]``, with
+    per-channel ``weight`` and ``bias`` when ``affine`` (else none). Equals
     ``torch.nn.InstanceNorm2d(nf, eps=eps, affine=affine)`` (which keeps no running statistics), in
     training and evaluation mode alike. An image of one pixel has no variance: ``ValueError``.
 
@@ -274,29 +269,27 @@ class RunningBatchNorm(nn.Module):
     """BatchNorm that normalises with running statistics in training too, so tiny batches work.
 
     Lesson 10's answer to BatchNorm's small-batch failure. Instead of a running mean and variance,
-    it keeps exponentially weighted running **sums** of the values (``sums``), of their squares
-    (``sqrs``) and of how many values each channel saw (``count``): after a training batch with
-    per-channel sum :math:`s`, sum of squares :math:`q` and :math:`c = N H W` values per channel,
+    it keeps exponentially weighted running **sums**, per channel: of the values (``sums``, S), of
+    their squares (``sqrs``, Q) and of how many values there were (``count``, K). After a training
+    batch with per-channel sum ``s``, sum of squares ``q`` and ``c = N*H*W`` values per channel::
 
-    .. math:: S \\leftarrow (1 - m) S + m s, \\quad Q \\leftarrow (1 - m) Q + m q, \\quad
-              K \\leftarrow (1 - m) K + m c,
+        S <- (1 - m) * S + m * s        Q <- (1 - m) * Q + m * q        K <- (1 - m) * K + m * c
 
-    with a momentum adjusted for the batch size, :math:`m = 1 - (1 - \\text{mom}) / \\sqrt{N - 1}`
-    (small batches move the statistics less). Then, in training *and* evaluation mode,
+    with a momentum adjusted for the batch size, ``m = 1 - (1 - mom) / sqrt(N - 1)`` (small batches
+    move the statistics less). Then, in training *and* evaluation mode::
 
-    .. math:: \\mu = S / K, \\quad \\sigma^2 = Q / K - \\mu^2, \\quad
-              y = \\gamma (x - \\mu) / \\sqrt{\\sigma^2 + \\epsilon} + \\beta.
+        mu = S / K        var = Q / K - mu**2        y = gamma * (x - mu) / sqrt(var + eps) + beta
 
-    The sums start at zero, so early on they are biased towards zero, but :math:`K` is biased by
-    the same factor :math:`1 - \\prod_t (1 - m_t)`, which cancels in both ratios: the course's
-    separate debiasing (dividing all three by ``dbias``) changes nothing, and after the first batch
-    :math:`\\mu` and :math:`\\sigma^2` are exactly that batch's mean and biased variance. In training
-    the current batch enters :math:`S, Q` with weight :math:`m` and gradients flow through it
-    (earlier batches are constants). Before any training batch the layer uses mean 0, variance 1.
-    :math:`\\sigma^2` is clamped at 0 against rounding. Training needs batches of at least 2, and
-    ``mom`` must be positive (with ``mom = 0`` a batch of 2 would never enter the sums).
+    The sums start at zero, so early on they are biased towards zero, but K is biased by the same
+    factor ``1 - prod_t (1 - m_t)``, which cancels in both ratios: the course's separate debiasing
+    (dividing all three by ``dbias``) changes nothing, and after the first batch ``mu`` and ``var``
+    are exactly that batch's mean and biased variance. In training the current batch enters S and Q
+    with weight ``m`` and gradients flow through it (earlier batches are constants). Before any
+    training batch the layer uses mean 0, variance 1. ``var`` is clamped at 0 against rounding.
+    Training needs batches of at least 2, and ``mom`` must be positive (with ``mom = 0`` a batch of
+    2 would never enter the sums).
 
-    Parameters ``weight`` (:math:`\\gamma`) and ``bias`` (:math:`\\beta`) are per channel; takes
+    Parameters ``weight`` (``gamma``) and ``bias`` (``beta``) are per channel; takes
     ``(N, nf)`` or ``(N, nf, H, W)`` inputs. There is no PyTorch counterpart; the tests compare it
     with a direct float64 computation of the formulas above.
 
