@@ -72,3 +72,16 @@ def test_most_outputs_are_checked(page: Path) -> None:
     cells = code_cells(jupytext.read(ROOT / page))
     ignored = sum("nbval-ignore-output" in t or "nbval-skip" in t for _, t in cells)
     assert ignored <= len(cells) // 2, f"{page}: {ignored} of {len(cells)} code cells are not checked by nbval"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=str)
+def test_no_cell_relies_on_a_trailing_semicolon(page: Path) -> None:
+    """IPython hides a cell's value when its last line ends with `;` only if the cell is stored in
+    its history; nbval executes without history, so the value appears there and not in the build."""
+    for i, (src, _) in enumerate(code_cells(jupytext.read(ROOT / page))):
+        lines = [line for line in src.rstrip().splitlines() if line.strip()]
+        if lines and lines[-1].split("#")[0].rstrip().endswith(";"):
+            raise AssertionError(
+                f"{page}, code cell {i}: ends with `;` to hide its value, which nbval does not honour; "
+                f"assign it (`_ = ...`) or move the line up. Got {lines[-1]!r}"
+            )
