@@ -10,6 +10,7 @@ what is left of the image and one linear layer:
 The convolutions are ``torch.nn.Conv2d``: the course builds a convolution by hand in Lesson 8's
 matmul spirit once, and from here uses PyTorch's. What this module adds:
 
+- :class:`Lambda`: any function of a tensor as a layer (``Lambda(flatten)``, a reshape);
 - :class:`GeneralRelu`: a ReLU with a leak, a shift down (``sub``) and a ceiling (``maxv``), which
   keeps activations from all collapsing onto zero;
 - :func:`conv_layer`: a convolution and its activation (and optionally a normalisation layer);
@@ -35,6 +36,8 @@ from foundations.optim import SGD
 
 __all__ = [
     "Flatten",
+    "Lambda",
+    "flatten",
     "GeneralRelu",
     "conv_layer",
     "get_cnn_layers",
@@ -109,6 +112,47 @@ class Flatten(nn.Module):
         if not isinstance(x, Tensor) or x.ndim < 1:
             raise ValueError(f"Flatten: expected a batch of shape (N, ...), got {x!r:.60}")
         return x.reshape(x.shape[0], -1)
+
+
+def _func_name(func: Callable[..., Any]) -> str:
+    inner = getattr(func, "func", func)  # the function inside a functools.partial
+    return getattr(inner, "__qualname__", None) or getattr(inner, "__name__", None) or type(inner).__name__
+
+
+class Lambda(nn.Module):
+    """A layer that applies ``func`` to its input: ``Lambda(func)(x) == func(x)``.
+
+    Lets a plain function (a reshape, a flatten) sit in an ``nn.Sequential`` among the layers; it
+    has no parameters. Its repr names the function: ``Lambda(flatten)``. A ``lambda`` works too, but
+    shows as ``Lambda(<lambda>)`` and cannot be pickled, so prefer a named function.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+
+    >>> Lambda(flatten)(torch.zeros(2, 3, 1, 1)).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self, func: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        if not callable(func) or isinstance(func, type) and issubclass(func, nn.Module):
+            what = "an nn.Module class (use an instance)" if callable(func) else type(func).__name__
+            raise TypeError(f"Lambda: expected a function of a tensor, got {what}")
+        self.func = func
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.func(x)
+
+    def __repr__(self) -> str:
+        return f"Lambda({_func_name(self.func)})"
+
+
+def flatten(x: Tensor) -> Tensor:
+    """``(N, C, 1, 1) -> (N, C)``: the function behind :class:`Flatten`, for ``Lambda(flatten)``.
+
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+    if not isinstance(x, Tensor) or x.ndim < 1:
+        raise ValueError(f"flatten: expected a batch of shape (N, ...), got {x!r:.60}")
+    return x.reshape(x.shape[0], -1)
 
 
 def conv_layer(

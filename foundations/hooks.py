@@ -13,6 +13,10 @@ the activations without any change to the model or the training loop. This modul
   runs.
 - :func:`append_stats` records, for every forward pass in training mode, the activations' mean,
   standard deviation and histogram; :func:`get_hist` and :func:`get_min` read them back.
+- :class:`ParamHook` / :class:`ParamHooks` are *backward* telemetry: tensor hooks on a layer's
+  parameters that record, for every optimizer step, the gradient's norm, the weights' norm and the
+  norm of the step actually taken (``|w_new - w_old|``); :class:`RecordSteps` is the callback that
+  tells them when the optimizer has stepped.
 """
 
 from __future__ import annotations
@@ -28,12 +32,18 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from foundations.learner import Callback
+
 __all__ = [
     "ActivationStats",
     "Hook",
     "HookFunc",
     "Hooks",
     "ListContainer",
+    "ParamHook",
+    "ParamHooks",
+    "ParamStats",
+    "RecordSteps",
     "append_stats",
     "get_hist",
     "get_min",
@@ -305,3 +315,201 @@ def get_min(hook: Hook, bins: slice | int) -> Tensor:
         raise ValueError(f"get_min: the slice {bins} selects none of the {st.bins} bins")
     counts = get_hist(hook)[bins].sum(0)
     return counts / torch.tensor(st.numels, dtype=torch.float32)
+
+
+# ---- backward telemetry: gradients and updates per layer --------------------------------------
+
+
+@dataclass
+class ParamStats:
+    """What a :class:`ParamHook` records for one module: one entry per optimizer step.
+
+    All norms are of the module's parameters taken together (weights and biases as one vector):
+    ``grad_norms[t]`` is ``|g|``, the gradient of step ``t``; ``weight_norms[t]`` is ``|w|`` before
+    the step; ``update_norms[t]`` is ``|w_new - w_old|``, the step the optimizer actually took.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+
+    grad_norms: list[float] = field(default_factory=list)
+    weight_norms: list[float] = field(default_factory=list)
+    update_norms: list[float] = field(default_factory=list)
+
+    def grad_ratios(self) -> Tensor:
+        """``|g| / |w|`` per step, a float64 tensor of shape ``(n_steps,)``."""
+        return torch.tensor(self.grad_norms, dtype=torch.float64) / torch.tensor(self.weight_norms, dtype=torch.float64)
+
+    def update_ratios(self) -> Tensor:
+        """``|w_new - w_old| / |w_old|`` per step, a float64 tensor of shape ``(n_steps,)``.
+
+        For plain SGD this is ``lr * |g| / |w|``; with momentum or weight decay it is what the step was.
+        """
+        return torch.tensor(self.update_norms, dtype=torch.float64) / torch.tensor(self.weight_norms, dtype=torch.float64)
+
+
+def _on_grad(ref: weakref.ReferenceType[ParamHook], i: int) -> Callable[[Tensor], None]:
+    """The tensor hook for parameter ``i`` of the :class:`ParamHook` behind ``ref`` (weakly held, as for Hook)."""
+
+    def call(grad: Tensor) -> None:
+        hook = ref()
+        if hook is not None:
+            hook._record_grad(i, grad)
+
+    return call
+
+
+class ParamHook:
+    """Tensor hooks on the parameters of ``module``: record gradient, weight and update norms, until removed.
+
+    ``p.register_hook`` makes autograd call a function with each parameter's gradient during
+    ``backward()``; at that moment the weights are still those before the optimizer's step, so the
+    hook keeps a copy of them. Call :meth:`step` after ``opt.step()``: it appends ``|g|``, ``|w_old|``
+    and ``|w_new - w_old|`` to ``self.stats`` (a :class:`ParamStats`). :meth:`reset` forgets a
+    backward pass that no step followed. ``remove()`` takes the hooks off (twice is harmless), as
+    does dropping the last reference to this object.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"ParamHook: expected a torch.nn.Module, got {type(module).__name__}")
+        self.module = module
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError(f"ParamHook: expected a module with trainable parameters, got {type(module).__name__} with none")
+        self.stats = ParamStats()
+        self._sq: list[Tensor | None] = [None] * len(self.params)
+        self._old: list[Tensor | None] = [None] * len(self.params)
+        ref = weakref.ref(self)
+        self._handles: list[RemovableHandle] | None = [p.register_hook(_on_grad(ref, i)) for i, p in enumerate(self.params)]
+
+    def _record_grad(self, i: int, grad: Tensor) -> None:
+        with torch.no_grad():
+            sq = grad.detach().double().pow(2).sum()
+            self._sq[i] = sq if self._sq[i] is None else self._sq[i] + sq
+            if self._old[i] is None:
+                self._old[i] = self.params[i].detach().clone()
+
+    def reset(self) -> None:
+        """Forget the gradients recorded since the last :meth:`step` (a batch whose step was skipped)."""
+        self._sq = [None] * len(self.params)
+        self._old = [None] * len(self.params)
+
+    def step(self) -> bool:
+        """Record the step just taken; ``False`` (and nothing recorded) if no gradient arrived since the last one.
+
+        A parameter that got no gradient counts with a zero gradient and its current value as ``w_old``.
+        """
+        if all(s is None for s in self._sq):
+            return False
+        g2 = w2 = u2 = 0.0
+        with torch.no_grad():
+            for p, sq, old in zip(self.params, self._sq, self._old):
+                w = p.detach().double()
+                w_old = w if old is None else old.double()
+                g2 += 0.0 if sq is None else sq.item()
+                w2 += w_old.pow(2).sum().item()
+                u2 += (w - w_old).pow(2).sum().item()
+        self.stats.grad_norms.append(math.sqrt(g2))
+        self.stats.weight_norms.append(math.sqrt(w2))
+        self.stats.update_norms.append(math.sqrt(u2))
+        self.reset()
+        return True
+
+    @property
+    def removed(self) -> bool:
+        """Whether the hooks are off the parameters."""
+        return getattr(self, "_handles", None) is None
+
+    def remove(self) -> None:
+        """Take the hooks off; later backward passes no longer record."""
+        handles = getattr(self, "_handles", None)
+        if handles is not None:
+            for h in handles:
+                h.remove()
+            self._handles = None
+
+    def __del__(self) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = "removed" if self.removed else "active"
+        return f"ParamHook({type(self.module).__name__}, {len(self.params)} parameters, {len(self.stats.grad_norms)} steps, {state})"
+
+
+class ParamHooks(ListContainer):
+    """One :class:`ParamHook` per module; a context manager that removes them all at exit.
+
+    ``modules`` is a list of modules, or a model (then those of its direct children that have
+    trainable parameters). ``with ParamHooks(model) as ph: run.fit(..)`` with
+    ``RecordSteps(ph)`` among the callbacks records every layer's ``|g|/|w|`` and update ratio for
+    every step, and the hooks come off when the block ends, also when training raises.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+
+    def __init__(self, modules: nn.Module | Iterable[nn.Module]) -> None:
+        if isinstance(modules, nn.Module):
+            modules = [m for m in modules.children() if any(p.requires_grad for p in m.parameters())]
+        mods = list(modules)
+        for i, m in enumerate(mods):
+            if not isinstance(m, nn.Module):
+                raise TypeError(f"ParamHooks: expected torch.nn.Module objects, got {type(m).__name__} at position {i}")
+        if not mods:
+            raise ValueError("ParamHooks: expected at least one module with parameters to hook, got none")
+        hooks: list[ParamHook] = []
+        try:
+            for m in mods:
+                hooks.append(ParamHook(m))
+        except (TypeError, ValueError):
+            for h in hooks:
+                h.remove()
+            raise
+        super().__init__(hooks)
+
+    def __enter__(self) -> ParamHooks:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.remove()
+
+    def step(self) -> None:
+        """:meth:`ParamHook.step` for each hook: call after every ``opt.step()``."""
+        for h in self:
+            h.step()
+
+    def reset(self) -> None:
+        """:meth:`ParamHook.reset` for each hook."""
+        for h in self:
+            h.reset()
+
+    def remove(self) -> None:
+        """Remove every hook from its parameters."""
+        for h in getattr(self, "items", []):
+            h.remove()
+
+    def __delitem__(self, i: int) -> None:
+        self[i].remove()
+        super().__delitem__(i)
+
+    def __del__(self) -> None:
+        self.remove()
+
+
+class RecordSteps(Callback):
+    """Tells :class:`ParamHooks` when the optimizer has stepped: ``step()`` after each step.
+
+    ``begin_batch`` forgets a backward pass whose step was skipped (a cancelled batch), so each
+    record belongs to exactly one step. Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+
+    def __init__(self, hooks: ParamHooks) -> None:
+        if not isinstance(hooks, ParamHooks):
+            raise TypeError(f"RecordSteps: expected ParamHooks, got {type(hooks).__name__}")
+        self.hooks = hooks
+
+    def begin_batch(self) -> None:
+        self.hooks.reset()
+
+    def after_step(self) -> None:
+        self.hooks.step()

@@ -61,6 +61,18 @@ def _check_batch(fn: str, name: str, scores: object, target: object) -> tuple[Te
     return scores, target
 
 
+def _max_shift(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(x - m, m)`` with ``m`` each row's detached maximum, kept as ``(..., 1)``.
+
+    An infinite (or nan) ``m`` is replaced by 0, so that a row of ``-inf`` gives ``-inf`` and a row
+    holding ``+inf`` gives ``+inf`` downstream, as ``torch.logsumexp`` does. ``m`` is detached: the
+    gradient through it cancels exactly.
+    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
+    """
+    m = x.detach().amax(dim=-1, keepdim=True).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
+    return x - m, m
+
+
 def logsumexp(x: Tensor) -> Tensor:
     """``log(sum_j exp(x_j))`` over the last dimension, computed as ``m + log(sum_j exp(x_j - m))``.
 
@@ -75,25 +87,32 @@ def logsumexp(x: Tensor) -> Tensor:
     1000.693
     """
     x = _check_scores("logsumexp", "x", x)
-    m = x.detach().amax(dim=-1, keepdim=True).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0)
-    return (x - m).exp().sum(dim=-1).log() + m.squeeze(-1)
+    shifted, m = _max_shift(x)
+    return shifted.exp().sum(dim=-1).log() + m.squeeze(-1)
 
 
 def log_softmax(x: Tensor) -> Tensor:
-    """``x_i - logsumexp(x)`` over the last dimension: the log of :func:`softmax`, without overflow.
+    """``x_i - logsumexp(x)`` over the last dimension, computed as ``(x_i - m) - log(sum_j exp(x_j - m))``.
 
-    Shape ``(..., C) -> (..., C)``; each row's ``exp`` sums to 1.
+    The log of :func:`softmax`, without overflow. The order of the subtractions matters in
+    float32: ``x_i - logsumexp(x)`` first rounds ``m + log(sum)`` to the precision of ``m`` (for
+    logits near ``1e4`` the float32 spacing is about ``1e-3``, near ``1e6`` about ``0.06``) and that
+    rounding error lands in every log-probability; ``x_i - m`` is exact for logits of one row's
+    magnitude, so subtracting the small ``log(sum)`` from it loses nothing. This is what
+    ``torch.log_softmax`` does. Shape ``(..., C) -> (..., C)``; each row's ``exp`` sums to 1.
     Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
     """
     x = _check_scores("log_softmax", "x", x)
-    return x - logsumexp(x).unsqueeze(-1)
+    shifted, _ = _max_shift(x)
+    return shifted - shifted.exp().sum(dim=-1, keepdim=True).log()
 
 
 def softmax(x: Tensor) -> Tensor:
     """``exp(x_i) / sum_j exp(x_j)`` over the last dimension, computed as ``exp(log_softmax(x))``.
 
     Going through :func:`log_softmax` keeps it finite for any finite logits (the naive formula
-    gives ``inf / inf = nan`` once a logit passes about 88.7 in float32). Shape ``(..., C) -> (..., C)``.
+    gives ``inf / inf = nan`` once a logit passes about 88.7 in float32), and as accurate as
+    :func:`log_softmax` for large logits. Shape ``(..., C) -> (..., C)``.
     Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
     """
     x = _check_scores("softmax", "x", x)
@@ -117,7 +136,8 @@ def cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     """Cross-entropy of ``(N, C)`` logits against ``(N,)`` int64 targets: ``nll(log_softmax(logits), target)``.
 
     Per row this is ``logsumexp(x) - x[target]``, averaged over the batch; a 0-d tensor equal to
-    ``torch.nn.functional.cross_entropy``.
+    ``torch.nn.functional.cross_entropy``. Going through :func:`log_softmax` keeps float32 logits
+    of any size accurate (it subtracts the row's maximum before anything is rounded).
     Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
     """
     logits, target = _check_batch("cross_entropy", "logits", logits, target)

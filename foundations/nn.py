@@ -14,7 +14,8 @@ once.
 Our :func:`Parameter` is a function, not a class: it returns an ordinary tensor with
 ``requires_grad=True`` and a marker attribute that :func:`is_parameter` reads. (``torch.nn.Parameter``
 is a ``Tensor`` subclass; making one needs private PyTorch hooks, and the marker is all the
-bookkeeping needs.) A ``torch.nn.Parameter`` assigned to one of our modules is registered too.
+bookkeeping needs.) A ``torch.nn.Parameter`` assigned to one of our modules is registered too; a
+``torch.nn.Module`` (a torch layer) is refused with a ``TypeError``, not silently left out.
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ def is_parameter(x: object) -> bool:
     return isinstance(x, torch.nn.Parameter) or (isinstance(x, Tensor) and getattr(x, _MARK, False) is True)
 
 
+def _torch_module_message(owner: object, name: str, value: object) -> str:
+    """Why a ``torch.nn.Module`` cannot be an attribute of our :class:`Module`, and what to do instead."""
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    return (
+        f"cannot assign {type(owner).__name__}.{name}: expected a foundations.nn.Module, got {kind}, "
+        f"a torch.nn.Module whose parameters foundations.nn.Module cannot list (they would never be "
+        f"trained); use foundations.nn layers (Linear, ReLU, Sequential) instead, or build the "
+        f"whole model on torch.nn.Module"
+    )
+
+
 class Module:
     """Base class of a layer or a model: registers sub-modules and parameters as they are assigned.
 
@@ -66,6 +78,9 @@ class Module:
     attributes, and define :meth:`forward`; calling the module calls ``forward``.
     :meth:`named_parameters` gives the same names, in the same order, as ``torch.nn.Module`` would.
     ``training`` is ``True`` after construction; :meth:`train` and :meth:`eval` set it on the whole tree.
+    A ``torch.nn.Module`` assigned as an attribute raises ``TypeError`` (as :class:`Sequential` does
+    for a torch layer): its parameters, buffers and ``train``/``eval`` state live in torch's own
+    registries, which this class does not walk, so keeping it would silently leave it untrained.
     Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
     """
 
@@ -84,6 +99,8 @@ class Module:
             )
         modules: dict[str, Module] = self.__dict__["_modules"]
         params: dict[str, Tensor] = self.__dict__["_parameters"]
+        if isinstance(value, torch.nn.Module) and not isinstance(value, Module):
+            raise TypeError(_torch_module_message(self, name, value))
         if isinstance(value, Module):
             params.pop(name, None)
             modules[name] = value  # a name assigned again keeps its place, as in torch

@@ -9,6 +9,7 @@ initialisation, and the convolution output-size formula for shapes.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from foundations.conv import (
+    Lambda,
+    flatten,
     Flatten,
     GeneralRelu,
     conv_layer,
@@ -285,3 +288,45 @@ def test_get_learn_run_builds_an_initialised_trainable_cnn() -> None:
     assert after < before, f"training should lower the loss: {before:.4f} -> {after:.4f}"
     with pytest.raises(TypeError, match="expected data to be a DataBunch, got int"):
         get_learn_run(3, [4], 0.1)  # type: ignore[arg-type]
+
+
+# ---- Lambda -------------------------------------------------------------------------------------------
+
+
+def mnist_resize(x: torch.Tensor) -> torch.Tensor:
+    return x.view(-1, 1, 28, 28)
+
+
+def test_lambda_applies_its_function_and_names_it() -> None:
+    x = torch.randn(3, 784, dtype=torch.float64)
+    layer = Lambda(mnist_resize)
+    check_close(layer(x), x.view(-1, 1, 28, 28), what="Lambda(mnist_resize) on (3, 784)", atol=0)
+    assert repr(layer) == "Lambda(mnist_resize)"
+    assert repr(Lambda(flatten)) == "Lambda(flatten)"
+    assert repr(Lambda(partial(torch.clamp, min=0))) == "Lambda(clamp)"
+    assert repr(Lambda(lambda t: t)) == "Lambda(<lambda>)"
+    assert list(layer.parameters()) == []
+    assert "Lambda(flatten)" in repr(nn.Sequential(nn.Linear(2, 2), Lambda(flatten)))
+
+
+def test_lambda_passes_gradients_and_flatten_matches_nn_flatten() -> None:
+    x = torch.randn(4, 5, 1, 1, dtype=torch.float64, requires_grad=True)
+    check_close(Lambda(flatten)(x), nn.Flatten()(x), what="Lambda(flatten) on (4, 5, 1, 1)", atol=0)
+    torch.autograd.gradcheck(Lambda(lambda t: t.tanh() * 2), (x,))
+
+
+def test_lambda_in_a_cnn_replaces_the_batch_transform() -> None:
+    torch.manual_seed(0)
+    body = get_cnn_layers(10, [4, 8])
+    model = nn.Sequential(Lambda(mnist_resize), *body)
+    x = torch.randn(6, 784)
+    check_close(model(x), nn.Sequential(*body)(x.view(-1, 1, 28, 28)), what="CNN on flat MNIST rows", atol=0)
+
+
+def test_lambda_rejects_non_functions() -> None:
+    with pytest.raises(TypeError, match="expected a function of a tensor, got int"):
+        Lambda(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="nn.Module class"):
+        Lambda(nn.ReLU)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="flatten: expected a batch"):
+        flatten(torch.tensor(1.0))

@@ -19,7 +19,8 @@ from torch import nn
 
 from foundations.conv import get_cnn_model
 from foundations.data import Dataset, get_dls
-from foundations.hooks import ActivationStats, Hook, Hooks, ListContainer, append_stats, get_hist, get_min
+from foundations.hooks import (ActivationStats, Hook, Hooks, ListContainer, ParamHook, ParamHooks, RecordSteps,
+                              append_stats, get_hist, get_min)
 from foundations.learner import Callback, DataBunch, Learner, Runner
 from foundations.losses import cross_entropy
 from foundations.optim import SGD
@@ -277,3 +278,108 @@ def test_stats_helpers_reject_bad_input() -> None:
         append_stats(h, relu, (), torch.randn(3), bins=10)
     with pytest.raises(ValueError, match=r"expected hist_range \(lo, hi\) with lo < hi, got \(1.0, 1.0\)"):
         append_stats(Hook(nn.ReLU(), append_stats), relu, (), torch.randn(3), hist_range=(1.0, 1.0))
+
+
+# ---- backward telemetry: ParamHook, ParamHooks, RecordSteps ------------------------------------------
+
+
+def n_tensor_hooks(model: nn.Module) -> int:
+    """How many tensor (backward) hooks are registered on the model's parameters."""
+    return sum(len(p._backward_hooks or {}) for p in model.parameters())
+
+
+def test_param_hook_after_one_manual_step_equals_direct_computation() -> None:
+    model = small_model()
+    lr = 0.3
+    opt = SGD(model.parameters(), lr)
+    h = ParamHook(model[2])
+    assert n_tensor_hooks(model) == 2  # weight and bias of model[2]
+    x, y = torch.randn(9, 6), torch.randint(0, 3, (9,))
+    old = [p.detach().clone() for p in model[2].parameters()]
+    cross_entropy(model(x), y).backward()
+    grads = [p.grad.detach().clone() for p in model[2].parameters()]
+    opt.step()
+    assert h.step() is True
+    new = [p.detach().clone() for p in model[2].parameters()]
+    flat = lambda ts: torch.cat([t.reshape(-1).double() for t in ts])  # noqa: E731
+    w_old, w_new, g = flat(old), flat(new), flat(grads)
+    st = h.stats
+    assert len(st.grad_norms) == len(st.weight_norms) == len(st.update_norms) == 1
+    check_close(torch.tensor(st.grad_norms[0], dtype=F64), g.norm(), what="gradient norm", rtol=1e-6)
+    check_close(torch.tensor(st.weight_norms[0], dtype=F64), w_old.norm(), what="weight norm before the step", rtol=1e-6)
+    check_close(st.update_ratios()[0], (w_new - w_old).norm() / w_old.norm(), what="update ratio", rtol=1e-6)
+    check_close(st.grad_ratios()[0], g.norm() / w_old.norm(), what="gradient ratio", rtol=1e-6)
+    # plain SGD: the step is lr * g
+    check_close(st.update_ratios()[0], lr * st.grad_ratios()[0], what="SGD update ratio = lr * grad ratio", rtol=1e-5)
+    h.remove()
+    assert h.removed and n_tensor_hooks(model) == 0
+    h.remove()  # harmless twice
+
+
+def test_param_hook_measures_the_actual_step_with_momentum() -> None:
+    model = small_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    h = ParamHook(model[0])
+    x, y = torch.randn(9, 6), torch.randint(0, 3, (9,))
+    for _ in range(3):
+        old = torch.cat([p.detach().reshape(-1).clone() for p in model[0].parameters()]).double()
+        cross_entropy(model(x), y).backward()
+        opt.step()
+        h.step()
+        opt.zero_grad()
+    new = torch.cat([p.detach().reshape(-1) for p in model[0].parameters()]).double()
+    check_close(h.stats.update_ratios()[-1], (new - old).norm() / old.norm(), what="update ratio with momentum", rtol=1e-6)
+    assert len(h.stats.update_norms) == 3
+    # with momentum the step is no longer lr * g
+    assert not torch.allclose(h.stats.update_ratios()[-1], 0.1 * h.stats.grad_ratios()[-1], rtol=1e-3)
+
+
+def test_param_hook_step_without_backward_and_reset_record_nothing() -> None:
+    model = small_model()
+    h = ParamHook(model[0])
+    assert h.step() is False
+    cross_entropy(model(torch.randn(4, 6)), torch.tensor([0, 1, 2, 0])).backward()
+    h.reset()
+    assert h.step() is False and h.stats.grad_norms == []
+
+
+def test_dropping_a_param_hook_removes_it() -> None:
+    model = small_model()
+    h = ParamHook(model[0])
+    assert n_tensor_hooks(model) == 2
+    del h
+    gc.collect()
+    assert n_tensor_hooks(model) == 0
+
+
+def test_param_hooks_record_every_step_and_come_off_when_training_raises() -> None:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 1, 8, 8, generator=g), torch.randint(0, 3, (40,), generator=g)
+    ds = Dataset(x, y)
+    data = DataBunch(*get_dls(ds, ds, 8), c_in=64, c_out=3)
+    torch.manual_seed(0)
+    model = get_cnn_model(data, [4, 8])
+    learn = Learner(model, SGD(model.parameters(), 0.1), cross_entropy, data)
+    with pytest.raises(ValueError, match="simulated failure after 3 batches"):
+        with ParamHooks(model) as ph:
+            assert len(ph) == 3  # two conv blocks and the linear layer; pool and flatten have no parameters
+            assert n_tensor_hooks(model) == 2 + 2 + 2
+            Runner(cbs=[RecordSteps(ph), FailAfter(3)]).fit(2, learn)
+    assert n_tensor_hooks(model) == 0
+    assert [len(h.stats.update_norms) for h in ph] == [3, 3, 3]
+    assert all(0 < r < 10 for h in ph for r in h.stats.update_ratios().tolist())
+
+
+def test_param_hooks_reject_bad_arguments() -> None:
+    model = small_model()
+    with pytest.raises(ValueError, match="trainable parameters, got ReLU"):
+        ParamHook(model[1])
+    with pytest.raises(TypeError, match="expected a torch.nn.Module, got int"):
+        ParamHook(3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="trainable parameters, got ReLU"):
+        ParamHooks([model[0], model[1]])
+    assert n_tensor_hooks(model) == 0, "hooks registered before the bad module must come off"
+    with pytest.raises(ValueError, match="at least one module"):
+        ParamHooks([])
+    with pytest.raises(TypeError, match="expected ParamHooks"):
+        RecordSteps([])  # type: ignore[arg-type]

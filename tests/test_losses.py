@@ -83,6 +83,58 @@ def test_logsumexp_batched_dims_and_float32() -> None:
     assert logsumexp(x).dtype == torch.float32
 
 
+# ---- float32 precision at large logits -------------------------------------------------------------
+# A row's logits share one large offset (a model with a huge bias, or unnormalised scores). Computing
+# x - (m + log sum) rounds m + log sum to the float32 spacing of m (about 1e-3 at 1e4, 0.06 at 1e6)
+# before subtracting; (x - m) - log sum does not. The truth is float64 on the same float32 inputs.
+
+LARGE = [1e4, -1e4, 1e6, -1e6]
+
+
+def _large_batch(offset: float) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(int(abs(offset)) % 1000 + (offset < 0))
+    x = offset + 3.0 * torch.randn(16, 10, generator=g)  # float32
+    return x, torch.randint(0, 10, (16,), generator=g)
+
+
+@pytest.mark.parametrize("offset", LARGE)
+def test_float32_large_logits_match_float64_truth(offset: float) -> None:
+    x, t = _large_batch(offset)
+    x64 = x.double()  # exact: the same numbers, computed in float64
+    assert log_softmax(x).dtype == softmax(x).dtype == cross_entropy(x, t).dtype == torch.float32
+    check_close(log_softmax(x), F.log_softmax(x64, dim=-1), what=f"float32 log_softmax at {offset:g}", atol=2e-6, rtol=1e-6)
+    check_close(softmax(x), F.softmax(x64, dim=-1), what=f"float32 softmax at {offset:g}", atol=2e-7, rtol=1e-5)
+    check_close(cross_entropy(x, t), F.cross_entropy(x64, t), what=f"float32 cross_entropy at {offset:g}", atol=2e-6, rtol=1e-6)
+    # logsumexp itself is as large as the logits: within a couple of float32 spacings of the truth
+    check_close(logsumexp(x), torch.logsumexp(x64, dim=-1), what=f"float32 logsumexp at {offset:g}", atol=0, rtol=3e-7)
+    # and no worse than PyTorch's own float32 result
+    ours_err = (log_softmax(x).double() - F.log_softmax(x64, dim=-1)).abs().max()
+    torch_err = (F.log_softmax(x, dim=-1).double() - F.log_softmax(x64, dim=-1)).abs().max()
+    assert ours_err <= 2 * torch_err + 1e-7, f"log_softmax at {offset:g}: error {ours_err:.3g}, PyTorch's {torch_err:.3g}"
+
+
+@pytest.mark.parametrize("offset", LARGE)
+def test_float32_large_logits_gradient(offset: float) -> None:
+    x, t = _large_batch(offset)
+    ours = x.clone().requires_grad_()
+    truth = x.double().requires_grad_()
+    cross_entropy(ours, t).backward()
+    F.cross_entropy(truth, t).backward()
+    check_close(ours.grad, truth.grad, what=f"float32 d cross_entropy / d logits at {offset:g}", atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("offset", LARGE)
+def test_subtracting_logsumexp_last_is_what_the_test_catches(offset: float) -> None:
+    # the example: logits (s, s - 1, s - 2), loss log(1 + e^-1 + e^-2) = 0.40761 for any s
+    x, t = torch.tensor([[offset, offset - 1, offset - 2]]), torch.tensor([0])
+    expected = math.log(1 + math.exp(-1) + math.exp(-2))
+    assert cross_entropy(x, t).item() == pytest.approx(expected, abs=1e-6)
+    assert F.cross_entropy(x, t).item() == pytest.approx(expected, abs=1e-6)
+    # the rounding-first order, x - (m + log sum), misses by far more than the tolerance above
+    rounded_first = -(x - logsumexp(x).unsqueeze(-1))[0, 0].item()
+    assert abs(rounded_first - expected) > 1e-4
+
+
 # ---- Hypothesis: random batches against torch, and invariants -------------------------------------
 
 

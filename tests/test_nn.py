@@ -239,3 +239,53 @@ def test_layer_errors_name_expected_and_actual() -> None:
 def test_repr_lists_layers() -> None:
     text = repr(Sequential(Linear(784, 50), ReLU(), Linear(50, 10)))
     assert text == "Sequential(\n  (0): Linear(n_in=784, n_out=50)\n  (1): ReLU()\n  (2): Linear(n_in=50, n_out=10)\n)"
+
+
+def test_torch_layer_as_attribute_is_refused_by_name_and_type() -> None:
+    # Our registry cannot see inside a torch.nn.Module (its parameters, buffers and train/eval state
+    # live in torch's own dicts), so keeping one would leave it silently untrained: refuse it.
+    class Mixed(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hidden = Linear(4, 3)
+            self.out = torch.nn.Linear(3, 2)
+
+    with pytest.raises(
+        TypeError,
+        match=r"cannot assign Mixed\.out: expected a foundations\.nn\.Module, "
+        r"got torch\.nn\.modules\.linear\.Linear, .*would never be trained",
+    ):
+        Mixed()
+
+    m = Module()
+    m.layer = Linear(2, 2)
+    for value in (torch.nn.Sequential(torch.nn.ReLU()), torch.nn.ModuleList([torch.nn.Linear(2, 2)])):
+        with pytest.raises(TypeError, match=rf"cannot assign Module\.layer: .*got torch\.nn\.modules\.container\.{type(value).__name__}"):
+            m.layer = value
+    # the refused assignment leaves the earlier value in place
+    assert isinstance(m.layer, Linear)
+    assert [n for n, _ in m.named_parameters()] == ["layer.weight", "layer.bias"]
+
+
+def test_every_parameter_of_our_model_is_trained() -> None:
+    # the guarantee the refusal protects: one SGD step moves every parameter the forward pass uses
+    class Net(Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = Sequential(Linear(4, 3), ReLU(), Linear(3, 3))
+            self.scale = Parameter(torch.ones(3))
+            self.head = Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.body(x) * self.scale)
+
+    torch.manual_seed(0)
+    model = Net()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    assert len(before) == 7
+    model(torch.randn(8, 4)).pow(2).mean().backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p -= 0.1 * p.grad
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert moved == set(before)

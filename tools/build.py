@@ -6,12 +6,19 @@
 ``jupyter-book build`` unchanged. ``FOUNDATIONS_BUILD_JOBS`` sets the number (default: the number
 of cores, at most 4).
 
+Sphinx reads in parallel only when every extension says it may. Two say nothing, so Sphinx would
+warn (an error under ``-W``) and read serially; both are safe, and we declare them so:
+``sphinx_multitoc_numbering`` (always loaded by ``sphinx_external_toc``) only replaces how section
+numbers are assigned, which Sphinx does once in the main process after reading, and
+``sphinx-mathjax-offline`` only sets ``mathjax_path`` and copies MathJax when the build finishes.
+
 Usage: ``python tools/build.py --all -W -n --keep-going .``
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 
@@ -25,7 +32,26 @@ def jobs() -> int:
     return int(value)
 
 
+PARALLEL_SAFE = ("sphinx_multitoc_numbering", "sphinx-mathjax-offline")
+
+
+def declare_parallel_safe(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    original = module.setup
+    if getattr(original, "_parallel_declared", False):
+        return
+
+    def setup(app):  # noqa: ANN001, ANN202
+        meta = original(app) or {}
+        return {**meta, "parallel_read_safe": True, "parallel_write_safe": True}
+
+    setup._parallel_declared = True
+    module.setup = setup
+
+
 def main() -> None:
+    for name in PARALLEL_SAFE:
+        declare_parallel_safe(name)
     import jupyter_book.sphinx
     from jupyter_book.cli import main as cli
 

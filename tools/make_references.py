@@ -2,7 +2,8 @@
 
 ``make references`` builds the book (every page executed) and then runs this script, which copies
 ``_build/jupyter_execute/<page>.ipynb`` to ``tests/references/<page>.ipynb``. Images are dropped
-(nbval does not compare them and they would bloat the repository); their ``text/plain`` stays.
+(nbval does not compare them and they would bloat the repository); their ``text/plain`` stays, and
+so do glued values (myst-nb ``glue``), which the prose quotes.
 Run it only on purpose: the references are what ``make test`` checks fresh executions against.
 """
 
@@ -19,7 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 from tools.pages import executable_pages  # noqa: E402
 
-KEEP_MIME = ("text/plain", "text/markdown", "text/html")
+GLUE_PREFIX = "application/papermill.record/"  # myst-nb glue(..., display=False)
+KEEP_MIME = ("text/plain", "text/markdown", "text/html", GLUE_PREFIX + "text/plain")
 
 
 def merged_streams(outputs: list[dict]) -> list[dict]:

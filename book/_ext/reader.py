@@ -6,12 +6,18 @@
   measures are glued from the cell that measures them (myst-nb's ``{glue:text}``).
 - A cell that raises on purpose (tagged ``raises-exception``) shows the exception's type and
   message, not a traceback through library internals.
+- Solution boxes show the reference solution without the ``# BEGIN SOLUTION`` / ``# END SOLUTION``
+  markers the stub generator reads.
+- Exercises are numbered per lesson (Exercise 8.1, 8.2, ... across Lesson 8's pages), not across
+  the whole book.
+- One search box (the sidebar's), not two.
 - ``reader.js``/``reader.css``: figures open full size on a click; the theme's menu buttons work on
-  narrow screens.
+  narrow screens; wide tables and outputs fit the column.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +71,63 @@ def _patch_error_rendering() -> None:
     NbElementRenderer.render_error = render_error
 
 
+SOLUTION_MARKER = re.compile(r"^\s*# (BEGIN|END) SOLUTION\s*$")
+LESSON_DOC = re.compile(r"^lessons/(\d+)_")
+
+
+def _strip_solution_markers(app, doctree) -> None:  # noqa: ANN001
+    """Drop the stub generator's markers from code included from ``solutions/``."""
+    for node in doctree.findall(nodes.literal_block):
+        source = str(node.get("source", "")).replace("\\", "/")
+        if "/solutions/" not in source:
+            continue
+        text = node.astext()
+        kept = "\n".join(line for line in text.splitlines() if not SOLUTION_MARKER.match(line))
+        if kept != text:
+            node.rawsource = kept
+            node.children = [nodes.Text(kept)]
+
+
+def _docs_in_toc_order(env) -> list[str]:  # noqa: ANN001
+    order: list[str] = []
+
+    def visit(doc: str) -> None:
+        if doc in order:
+            return
+        order.append(doc)
+        for child in env.toctree_includes.get(doc, []):
+            visit(child)
+
+    visit(env.config.root_doc)
+    return order
+
+
+def _number_exercises_per_lesson(app, env) -> list[str]:  # noqa: ANN001
+    """Exercise numbers ``(lesson, k)``, k counting through the lesson's pages in the book's order.
+
+    sphinx-exercise numbers every exercise of the book in one sequence ("Exercise 29" on the
+    BatchNorm page); its titles and the solutions' "Solution to Exercise ..." read
+    ``env.toc_fignumbers``, which Sphinx's toctree collector fills in on ``env-get-updated``;
+    this handler runs after it (priority 900) and renumbers, which changes both.
+    """
+    counters: dict[str, int] = {}
+    for doc in _docs_in_toc_order(env):
+        numbers = env.toc_fignumbers.get(doc, {}).get("exercise")
+        if not numbers:
+            continue
+        match = LESSON_DOC.match(doc)
+        lesson = str(int(match.group(1))) if match else doc
+        for node_id in sorted(numbers, key=numbers.get):
+            counters[lesson] = counters.get(lesson, 0) + 1
+            numbers[node_id] = (int(lesson), counters[lesson]) if match else (counters[lesson],)
+    return []
+
+
+def _one_search_box(app, config) -> None:  # noqa: ANN001
+    """The sidebar has a search field; the header's copy (pydata-sphinx-theme's default) goes."""
+    config.html_theme_options.setdefault("navbar_persistent", [])
+
+
 def _add_static(app) -> None:  # noqa: ANN001
     app.config.html_static_path.append(str(STATIC))
 
@@ -75,6 +138,9 @@ def setup(app) -> dict[str, Any]:  # noqa: ANN001
     app.add_node(nodes.inline, override=True, html=(_visit_inline_with_title, lambda self, node: self.body.append("</span>")))
     _patch_error_rendering()
     app.connect("builder-inited", _add_static)
+    app.connect("config-inited", _one_search_box)
+    app.connect("doctree-read", _strip_solution_markers)
+    app.connect("env-get-updated", _number_exercises_per_lesson, priority=900)
     app.add_css_file("reader.css")
     app.add_js_file("reader.js")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,5 +1,18 @@
 // Reader features for the book (see book/_ext/reader.py).
 document.addEventListener("DOMContentLoaded", () => {
+  // The theme (pydata-sphinx-theme 0.17 with sphinx-book-theme 1.3) renders two copies of each
+  // sidebar toggle and binds its handlers to the first one only, which is hidden at every width:
+  // the visible buttons did nothing (on a phone the menu could not be opened). Forward their
+  // clicks to the bound copy, which opens the sidebar (narrow) or collapses it (wide).
+  for (const selector of [".primary-toggle", ".secondary-toggle"]) {
+    const [bound, ...others] = document.querySelectorAll(selector);
+    others.forEach((button) => button.addEventListener("click", (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      bound.click();
+    }));
+  }
+
   // A click on a figure opens it at its natural size over the page; another click (or Escape) closes it.
   document.querySelectorAll(".cell_output img").forEach((img) => {
     img.addEventListener("click", () => {
