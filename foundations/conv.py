@@ -116,7 +116,7 @@ class Flatten(nn.Module):
 
 def _func_name(func: Callable[..., Any]) -> str:
     inner = getattr(func, "func", func)  # the function inside a functools.partial
-    return getattr(inner, "__qualname__", None) or getattr(inner, "__name__", None) or type(inner).__name__
+    return getattr(inner, "__name__", None) or type(inner).__name__
 
 
 class Lambda(nn.Module):

@@ -245,7 +245,7 @@ def test_page_in_browser(page: Path, server: str, tab) -> None:  # noqa: ANN001
         const wide = (e) => e.scrollWidth > e.clientWidth + 2;
         const overflowing = [];
         main.querySelectorAll('.cell_output pre, .cell_output .output, div.math, mjx-container[display="true"], '
-                              + '.pst-scrollable-table-container, table, .highlight pre, .MathJax_Display')
+                              + '.pst-scrollable-table-container, table, .MathJax_Display')
           .forEach(e => { if (wide(e)) overflowing.push(`${e.tagName.toLowerCase()}.${[...e.classList].join('.')} in ${where(e)}: `
                                                       + `${e.scrollWidth}px of content in ${e.clientWidth}px`); });
         const column = main.getBoundingClientRect();

@@ -13,6 +13,16 @@ document.addEventListener("DOMContentLoaded", () => {
     }));
   }
 
+  // Tables with more than five columns become stacked cards (see reader.css): each cell labelled
+  // with its column's header, so nothing is cut off at the column's edge or on a phone.
+  document.querySelectorAll("article table").forEach((table) => {
+    const headers = [...table.querySelectorAll("thead th")].map((th) => th.innerText.trim());
+    if (headers.length <= 5) return;
+    table.classList.add("table-stacked");
+    table.querySelectorAll("tbody tr").forEach((row) => {
+      [...row.children].forEach((cell, i) => cell.setAttribute("data-label", headers[i] || ""));
+    });
+  });
   // A click on a figure opens it at its natural size over the page; another click (or Escape) closes it.
   document.querySelectorAll(".cell_output img").forEach((img) => {
     img.addEventListener("click", () => {
