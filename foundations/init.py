@@ -97,7 +97,9 @@ def kaiming_std(fan_in: int, a: float = 0.0) -> float:
 
     A ReLU zeroes half of a symmetric input, halving its mean square; doubling the weight variance
     makes up for it. ``a`` is the leaky ReLU's negative slope (0 for a plain ReLU).
-    He, Zhang, Ren & Sun 2015, "Delving Deep into Rectifiers", eq. 10.
+    He, Zhang, Ren & Sun 2015, "Delving Deep into Rectifiers", §2.2: eq. 10, the forward condition
+    ``(1/2) n_l Var[w_l] = 1`` with ``n_l = fan_in``, and eq. 15, its form ``(1/2)(1 + a^2) n_l
+    Var[w_l] = 1`` for a slope ``a`` (eq. 14, the backward condition, uses the fan-out instead).
     Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
 
     >>> round(kaiming_std(784), 4)
@@ -162,7 +164,8 @@ def gain(a: float = 0.0) -> float:
     make up for it. ``gain(0) = sqrt(2)`` (ReLU), ``gain(1) = 1`` (no nonlinearity), and
     ``gain(sqrt(5)) = sqrt(1/3)``, the value hidden in PyTorch's default init.
     Equals ``torch.nn.init.calculate_gain("leaky_relu", a)``. He et al. 2015, "Delving Deep into
-    Rectifiers", eq. 10 with the leaky slope. Derived in Lesson 9, "Why sqrt(5)?" (lessons/09_why_sqrt5).
+    Rectifiers", eq. 15 (eq. 10 with the leaky slope).
+    Derived in Lesson 9, "Why sqrt(5)?" (lessons/09_why_sqrt5).
 
     >>> round(gain(5 ** 0.5), 4)
     0.5774

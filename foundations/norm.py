@@ -57,16 +57,32 @@ def _check_real(layer: str, name: str, value: object, low: float, high: float, l
     return v
 
 
-def _check_input(layer: str, x: object, nf: int | None, ndims: tuple[int, ...] | None) -> Tensor:
+def _check_input(
+    layer: str,
+    x: object,
+    nf: int | None,
+    ndims: tuple[int, ...] | None,
+    like: dict[str, Tensor | None] | None = None,
+) -> Tensor:
     """``x`` if it is a floating-point tensor with ``x.ndim`` in ``ndims`` and ``nf`` channels (dim 1).
 
     ``ndims=None`` accepts any input of two or more dimensions, ``(N, C, ...)``; ``nf=None`` skips
-    the channel check. The error names the shapes expected and the shape that came.
+    the channel check. The error names the shapes expected and the shape that came. ``like`` names
+    the layer's parameters and buffers (``{"weight": self.weight, ...}``): ``x`` must have their
+    dtype, or a ``TypeError`` names the layer and both dtypes. Without the check a float64 batch
+    through float32 buffers fails deep inside ``lerp_`` in training, and in evaluation silently
+    comes out in float64.
     """
     if not isinstance(x, Tensor):
         raise TypeError(f"{layer}: expected a tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{layer}: expected a floating-point tensor, got dtype {x.dtype}")
+    for what, t in (like or {}).items():
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(
+                f"{layer}: expected input of dtype {t.dtype} (the dtype of its {what}), got {x.dtype}; "
+                f"convert the input, x.to({t.dtype}), or the layer, layer.to({x.dtype})"
+            )
     c = "C" if nf is None else str(nf)
     if ndims is None:
         wanted, ndim_ok = f"(N, {c}, ...) with two or more dimensions", x.ndim >= 2
@@ -136,7 +152,7 @@ class BatchNorm(nn.Module):
         return mean, var
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_input("BatchNorm", x, self.nf, (2, 4))
+        x = _check_input("BatchNorm", x, self.nf, (2, 4), like={"weight": self.weight, "running_mean": self.running_mean})
         if self.training:
             mean, var = self.update_stats(x)
         else:
@@ -176,7 +192,7 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_input("LayerNorm", x, None, None)
+        x = _check_input("LayerNorm", x, None, None, like={"weight": self.weight})
         dims = tuple(range(1, x.ndim))
         var, mean = torch.var_mean(x, dims, correction=0, keepdim=True)
         return (x - mean) / (var + self.eps).sqrt() * self.weight + self.bias
@@ -212,9 +228,12 @@ class InstanceNorm(nn.Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_input("InstanceNorm", x, self.nf, (4,))
+        x = _check_input("InstanceNorm", x, self.nf, (4,), like={"weight": self.weight})
         if x.shape[2] * x.shape[3] < 2:
-            raise ValueError(f"InstanceNorm: expected more than 1 pixel per channel, got input of shape {tuple(x.shape)}")
+            raise ValueError(
+                f"InstanceNorm: expected more than 1 pixel per channel, got input of shape {tuple(x.shape)}: "
+                "a single pixel minus its own mean is 0, so every image would give the same output"
+            )
         var, mean = torch.var_mean(x, (2, 3), correction=0, keepdim=True)
         x = (x - mean) / (var + self.eps).sqrt()
         if self.affine:
@@ -251,7 +270,7 @@ class GroupNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(nf))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_input("GroupNorm", x, self.nf, None)
+        x = _check_input("GroupNorm", x, self.nf, None, like={"weight": self.weight})
         groups = x.reshape(x.shape[0], self.num_groups, -1)  # (N, G, C/G * H * W)
         var, mean = torch.var_mean(groups, 2, correction=0, keepdim=True)
         x = ((groups - mean) / (var + self.eps).sqrt()).reshape(x.shape)
@@ -333,7 +352,7 @@ class RunningBatchNorm(nn.Module):
         return sums, sqrs, count
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _check_input("RunningBatchNorm", x, self.nf, (2, 4))
+        x = _check_input("RunningBatchNorm", x, self.nf, (2, 4), like={"weight": self.weight, "sums": self.sums})
         if self.training:
             sums, sqrs, count = self.update_stats(x)
         elif self.step == 0:  # never trained: as if it had seen one value of mean 0 and variance 1

@@ -116,8 +116,10 @@ def orthogonal(n: int, generator: torch.Generator | None = None) -> torch.Tensor
 
     Recipe: draw ``A = torch.randn(n, n, generator=generator)``, factor ``A = Q R`` with
     ``torch.linalg.qr``, and multiply column ``j`` of ``Q`` by the sign of ``R[j, j]``. Without that
-    sign fix ``Q`` is orthogonal but not uniformly distributed over the orthogonal matrices (QR
-    routines make their own sign choices); with it, you get exactly the matrix that
+    sign fix ``Q`` is orthogonal but not uniformly distributed over the orthogonal matrices: the QR
+    routine's sign convention biases ``Q``'s diagonal (with LAPACK's Householder QR, ``Q[0, 0]`` is
+    never positive), while ``R``'s diagonal signs are evenly split. Flipping column ``j`` by the sign
+    of ``R[j, j]`` undoes the routine's choice; you then get exactly the matrix that
     ``torch.nn.init.orthogonal_`` writes into an ``(n, n)`` tensor from the same generator state.
 
     Shapes: ``n`` is a positive int; the result is an ``(n, n)`` float32 tensor.

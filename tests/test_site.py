@@ -314,3 +314,36 @@ def test_phone_menu_buttons_open_the_sidebars(toggle: str, dialog: str, server: 
     opened = phone.evaluate(f"() => document.querySelector('{dialog}')?.open === true")
     links = phone.evaluate(f"() => [...document.querySelectorAll('{dialog} a')].filter(a => a.offsetParent).length")
     assert opened and links > 0, f"clicking {toggle} at {PHONE['width']} px did not open {dialog} (open={opened}, links={links})"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(HTML)))
+def test_exercises_numbered_per_lesson_titled_and_solutions_clean(page: Path) -> None:
+    """Exercise numbers restart with each lesson (10.1, 10.2, ...), each exercise has a title, and
+    no solution box shows the stub generator's BEGIN/END SOLUTION markers."""
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    rel = page.relative_to(HTML).as_posix()
+    numbers = [s.get_text(strip=True) for s in soup.select("div.exercise p.admonition-title span.caption-number")]
+    titles = [p.get_text(" ", strip=True) for p in soup.select("div.exercise p.admonition-title")]
+    match = re.match(r"lessons/(\d+)_", rel)
+    problems = []
+    for number in numbers:
+        if not match or not re.fullmatch(rf"Exercise {int(match.group(1))}\.\d+", number):
+            problems.append(f"exercise numbered {number!r}, expected 'Exercise <lesson>.<k>'")
+    untitled = [t for t in titles if re.fullmatch(r"Exercise( [\d.]+)?", t)]
+    if untitled:
+        problems.append(f"{len(untitled)} exercises without a title: {untitled[:3]}")
+    markers = [pre.get_text()[:60] for pre in soup.select("div.solution pre") if "# BEGIN SOLUTION" in pre.get_text()]
+    if markers:
+        problems.append(f"{len(markers)} solution boxes show '# BEGIN SOLUTION'")
+    assert not problems, f"{rel}: " + "; ".join(problems)
+
+
+def test_lesson_numbering_continues_across_a_lessons_pages() -> None:
+    first = {p: [s.get_text(strip=True) for s in BeautifulSoup((HTML / p).read_text(), "html.parser")
+                 .select("div.exercise p.admonition-title span.caption-number")]
+             for p in ("lessons/08_matmul.html", "lessons/08_backprop.html") if (HTML / p).exists()}
+    if len(first) < 2:
+        pytest.fail("lessons/08_matmul.html and lessons/08_backprop.html not built: run `make book`")
+    assert first["lessons/08_matmul.html"][0] == "Exercise 8.1"
+    k = len(first["lessons/08_matmul.html"])
+    assert first["lessons/08_backprop.html"][0] == f"Exercise 8.{k + 1}"
