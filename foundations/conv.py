@@ -170,7 +170,10 @@ def conv_layer(
     normalisation layer over the ``nf`` channels goes after the activation, as in the course, when
     ``norm`` is given (a factory called as ``norm(nf)``, such as ``torch.nn.BatchNorm2d`` or a page's
     own BatchNorm class) or ``bn=True`` (short for ``norm=torch.nn.BatchNorm2d``). With a norm layer
-    the convolution has no bias: the norm layer's own shift makes it redundant.
+    the convolution has no bias, as in the course. In this order (conv, activation, norm) that is a
+    choice, not an identity: a bias before the nonlinearity moves where it cuts, and the norm layer
+    after it does not cancel it (it would in the paper's order, conv, norm, activation).
+    lessons/10_batchnorm shows both orders and measures them on the same runs.
     A stride-2 convolution with ``padding = ks//2`` (odd ``ks``) maps ``H x W`` to
     ``ceil(H/2) x ceil(W/2)``. Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
     """

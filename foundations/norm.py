@@ -308,6 +308,14 @@ class RunningBatchNorm(nn.Module):
     Training needs batches of at least 2, and ``mom`` must be positive (with ``mom = 0`` a batch of
     2 would never enter the sums).
 
+    **The early clamp** (kept from the 2019 course): until the layer has seen ``warmup_samples``
+    samples (20 by default) in training, ``var`` is at least ``warmup_var`` (0.01). Because the
+    running count debiases the sums exactly, the first batches are normalised by their own
+    statistics, as in BatchNorm; with batches of 2 a channel's variance then comes from two values
+    and can be almost 0, which would multiply the output and the gradient by up to
+    ``1 / sqrt(eps)``. The clamp caps that factor at ``1 / sqrt(warmup_var)``, 10, for the first
+    few batches (nine of 2), and never touches batches of 20 or more. ``warmup_samples=0`` turns it off.
+
     Parameters ``weight`` (``gamma``) and ``bias`` (``beta``) are per channel; takes
     ``(N, nf)`` or ``(N, nf, H, W)`` inputs. There is no PyTorch counterpart; the tests compare it
     with a direct float64 computation of the formulas above.
@@ -316,17 +324,24 @@ class RunningBatchNorm(nn.Module):
     studied in Masters & Luschi 2018, "Revisiting small batch training for deep neural networks".
     """
 
-    def __init__(self, nf: int, mom: float = 0.1, eps: float = 1e-5) -> None:
+    def __init__(
+        self, nf: int, mom: float = 0.1, eps: float = 1e-5, warmup_samples: int = 20, warmup_var: float = 0.01
+    ) -> None:
         super().__init__()
         self.nf = _check_int("RunningBatchNorm", "nf", nf)
         self.mom = _check_real("RunningBatchNorm", "mom", mom, 0.0, 1.0, low_open=True)
         self.eps = _check_real("RunningBatchNorm", "eps", eps, 0.0, math.inf, low_open=True)
+        if isinstance(warmup_samples, bool) or not isinstance(warmup_samples, int) or warmup_samples < 0:
+            raise ValueError(f"RunningBatchNorm: expected warmup_samples to be an int >= 0, got {warmup_samples!r}")
+        self.warmup_samples = warmup_samples
+        self.warmup_var = _check_real("RunningBatchNorm", "warmup_var", warmup_var, 0.0, math.inf, low_open=False)
         self.weight = nn.Parameter(torch.ones(nf))
         self.bias = nn.Parameter(torch.zeros(nf))
         self.register_buffer("sums", torch.zeros(nf))
         self.register_buffer("sqrs", torch.zeros(nf))
         self.register_buffer("count", torch.tensor(0.0))
         self.register_buffer("step", torch.tensor(0, dtype=torch.long))
+        self.register_buffer("samples", torch.tensor(0, dtype=torch.long))  # samples seen in training
 
     def batch_mom(self, bs: int) -> float:
         """The momentum for a batch of ``bs >= 2``: ``1 - (1 - mom) / sqrt(bs - 1)``, from ``mom`` (at
@@ -349,6 +364,7 @@ class RunningBatchNorm(nn.Module):
             self.sqrs.copy_(sqrs)
             self.count.copy_(count)
             self.step += 1
+            self.samples += bs
         return sums, sqrs, count
 
     def forward(self, x: Tensor) -> Tensor:
@@ -361,10 +377,13 @@ class RunningBatchNorm(nn.Module):
             sums, sqrs, count = self.sums, self.sqrs, self.count
         mean = sums / count
         var = (sqrs / count - mean * mean).clamp_min(0.0)  # E[x^2] - E[x]^2; rounding may dip below 0
+        if 0 < self.samples < self.warmup_samples:  # the first few tiny batches: at most 10x amplification
+            var = var.clamp_min(self.warmup_var)
         scale = self.weight / (var + self.eps).sqrt()  # as in BatchNorm.forward: x * scale + shift
         shift = self.bias - mean * scale
         shape = _channel_shape(x)
         return x * scale.view(shape) + shift.view(shape)
 
     def extra_repr(self) -> str:
-        return f"{self.nf}, mom={self.mom:g}, eps={self.eps:g}"
+        return (f"{self.nf}, mom={self.mom:g}, eps={self.eps:g}, "
+                f"warmup_samples={self.warmup_samples}, warmup_var={self.warmup_var:g}")

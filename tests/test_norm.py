@@ -284,7 +284,8 @@ def test_instancenorm_rejects_bad_input() -> None:
         InstanceNorm(3)(torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"expected input of shape \(N, 3, H, W\), got \(2, 4, 5, 5\)"):
         InstanceNorm(3)(torch.zeros(2, 4, 5, 5))
-    with pytest.raises(ValueError, match=r"expected more than 1 pixel per channel, got input of shape \(2, 3, 1, 1\)"):
+    with pytest.raises(ValueError, match=r"expected more than 1 pixel per channel, got input of shape \(2, 3, 1, 1\): "
+                       r"a single pixel minus its own mean is 0, so every image would give the same output"):
         InstanceNorm(3)(torch.zeros(2, 3, 1, 1))
     with pytest.raises(TypeError, match=r"expected affine to be a bool, got int"):
         InstanceNorm(3, affine=1)  # type: ignore[arg-type]
@@ -333,19 +334,24 @@ def rbn_reference(batches: list[Tensor], mom: float, eps: float, weight: Tensor,
     """RunningBatchNorm's definition, computed directly in float64, batch by batch.
 
     S, Q, K: exponentially weighted sums of the values, their squares and the count per channel,
-    with momentum m = 1 - (1 - mom) / sqrt(N - 1); then mean = S / K, var = Q / K - mean^2.
+    with momentum m = 1 - (1 - mom) / sqrt(N - 1); then mean = S / K, var = Q / K - mean^2, and
+    var at least 0.01 while fewer than 20 samples have been seen (the early clamp).
     The current batch's contribution keeps its gradient; the past is a constant.
     """
     c = weight.shape[0]
     s_run, q_run, k_run = torch.zeros(c, dtype=F64), torch.zeros(c, dtype=F64), 0.0
     outs = []
+    seen = 0
     for x in batches:
+        seen += x.shape[0]
         dims = [0] + list(range(2, x.ndim))
         m = 1 - (1 - mom) / math.sqrt(x.shape[0] - 1)
         s_run = (1 - m) * s_run.detach() + m * x.sum(dims)
         q_run = (1 - m) * q_run.detach() + m * (x**2).sum(dims)
         k_run = (1 - m) * k_run + m * (x.numel() / c)
         mean, var = s_run / k_run, q_run / k_run - (s_run / k_run) ** 2
+        if seen < 20:
+            var = var.clamp_min(0.01)
         shape = (1, c) + (1,) * (x.ndim - 2)
         outs.append((x - mean.view(shape)) / torch.sqrt(var.view(shape) + eps) * weight.view(shape) + bias.view(shape))
     return outs, {"sums": s_run.detach(), "sqrs": q_run.detach(), "count": torch.tensor(k_run, dtype=F64)}
@@ -446,3 +452,56 @@ def test_running_batchnorm_rejects_bad_input() -> None:
     with pytest.raises(ValueError, match=r"RunningBatchNorm: expected mom in \(0, 1\], got 0"):
         RunningBatchNorm(3, mom=0)
     assert RunningBatchNorm(3).eval()(torch.zeros(1, 3)).shape == (1, 3), "evaluation takes a batch of one"
+
+
+def test_running_batchnorm_early_clamp_limits_the_first_tiny_batches() -> None:
+    """While fewer than 20 samples have been seen, the variance is at least 0.01 (the course's clamp):
+    two nearly equal values come out at most 10x their difference from the mean, not +-1."""
+    x = torch.tensor([[1.0], [1.02]], dtype=F64)  # a batch of 2, one channel: biased variance 1e-4
+    clamped = RunningBatchNorm(1).double()(x)
+    check_close(clamped, (x - 1.01) / math.sqrt(0.01 + 1e-5), what="first batch of 2, clamped", **TOL)
+    free = RunningBatchNorm(1, warmup_samples=0).double()(x)
+    check_close(free, F.batch_norm(x, None, None, training=True), what="first batch of 2, no clamp", **TOL)
+    rbn = RunningBatchNorm(1).double()
+    for _ in range(9):  # 18 samples: still clamped
+        y = rbn(x)
+    assert y.abs().max() < 0.2
+    y = rbn(x)  # the 10th batch of 2: 20 samples seen, no clamp
+    assert int(rbn.samples) == 20 and y.abs().max() > 0.9
+    big = torch.tensor([[1.0], [1.02]], dtype=F64).repeat(10, 1)  # a first batch of 20: never clamped
+    check_close(RunningBatchNorm(1).double()(big), F.batch_norm(big, None, None, training=True),
+                what="first batch of 20", **TOL)
+    with pytest.raises(ValueError, match=r"RunningBatchNorm: expected warmup_samples to be an int >= 0, got -1"):
+        RunningBatchNorm(1, warmup_samples=-1)
+
+
+# ---- dtypes: input and layer must agree ---------------------------------------------------------
+
+DTYPE_LAYERS = {
+    "BatchNorm": lambda: BatchNorm(3),
+    "RunningBatchNorm": lambda: RunningBatchNorm(3),
+    "LayerNorm": lambda: LayerNorm(),
+    "InstanceNorm": lambda: InstanceNorm(3),
+    "GroupNorm": lambda: GroupNorm(3, 3),
+}
+
+
+@pytest.mark.parametrize("mode", ["training", "evaluation"])
+@pytest.mark.parametrize("name", list(DTYPE_LAYERS))
+def test_layers_reject_an_input_of_another_dtype(name: str, mode: str) -> None:
+    """A float64 batch through a float32 layer (and the reverse): one clear error in both modes,
+    naming the layer and both dtypes; not a failure inside lerp_, nor a silent float64 output."""
+    for layer_dtype, x_dtype in ((torch.float32, F64), (F64, torch.float32)):
+        layer = DTYPE_LAYERS[name]().to(layer_dtype).train(mode == "training")
+        expected = (rf"{name}: expected input of dtype {layer_dtype} \(the dtype of its weight\), "
+                    rf"got {x_dtype}; convert the input, x.to\({layer_dtype}\), or the layer, layer.to\({x_dtype}\)")
+        with pytest.raises(TypeError, match=expected):
+            layer(torch.randn(4, 3, 2, 2, dtype=x_dtype))
+        assert layer(torch.randn(4, 3, 2, 2, dtype=layer_dtype)).dtype == layer_dtype
+
+
+def test_batchnorm_rejects_buffers_of_another_dtype_than_the_input() -> None:
+    bn = BatchNorm(3)
+    bn.running_mean = bn.running_mean.double()  # a half-converted layer: the buffers are named
+    with pytest.raises(TypeError, match=r"BatchNorm: expected input of dtype torch.float64 \(the dtype of its running_mean\), got torch.float32"):
+        bn(torch.randn(4, 3))
