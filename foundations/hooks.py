@@ -436,8 +436,10 @@ class ParamHook:
         return f"ParamHook({type(self.module).__name__}, {len(self.params)} parameters, {len(self.stats.grad_norms)} steps, {state})"
 
 
-class ParamHooks(ListContainer):
+class ParamHooks(Hooks):
     """One :class:`ParamHook` per module; a context manager that removes them all at exit.
+
+    Removal (``with``, ``remove()``, ``del ph[i]``) is :class:`Hooks`'s; only the hooks differ.
 
     ``modules`` is a list of modules, or a model (then those of its direct children that have
     trainable parameters). ``with ParamHooks(model) as ph: run.fit(..)`` with
@@ -463,15 +465,7 @@ class ParamHooks(ListContainer):
             for h in hooks:
                 h.remove()
             raise
-        super().__init__(hooks)
-
-    def __enter__(self) -> ParamHooks:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.remove()
+        ListContainer.__init__(self, hooks)
 
     def step(self) -> None:
         """:meth:`ParamHook.step` for each hook: call after every ``opt.step()``."""
@@ -482,18 +476,6 @@ class ParamHooks(ListContainer):
         """:meth:`ParamHook.reset` for each hook."""
         for h in self:
             h.reset()
-
-    def remove(self) -> None:
-        """Remove every hook from its parameters."""
-        for h in getattr(self, "items", []):
-            h.remove()
-
-    def __delitem__(self, i: int) -> None:
-        self[i].remove()
-        super().__delitem__(i)
-
-    def __del__(self) -> None:
-        self.remove()
 
 
 class RecordSteps(Callback):

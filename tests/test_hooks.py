@@ -145,7 +145,9 @@ class FailAfter(Callback):
             raise ValueError(f"simulated failure after {self.n} batches")
 
 
-def test_hooks_come_off_when_training_raises() -> None:
+
+def _tiny_cnn_learner() -> tuple[nn.Module, Learner]:
+    """A two-conv CNN on 40 random 8x8 images of 3 classes, with SGD at lr 0.1 (seeded)."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(40, 1, 8, 8, generator=g), torch.randint(0, 3, (40,), generator=g)
     ds = Dataset(x, y)
@@ -153,6 +155,11 @@ def test_hooks_come_off_when_training_raises() -> None:
     torch.manual_seed(0)
     model = get_cnn_model(data, [4, 8])
     learn = Learner(model, SGD(model.parameters(), 0.1), cross_entropy, data)
+    return model, learn
+
+
+def test_hooks_come_off_when_training_raises() -> None:
+    model, learn = _tiny_cnn_learner()
     run = Runner(cbs=[FailAfter(3)])
     with pytest.raises(ValueError, match="simulated failure after 3 batches"):
         with Hooks(model[:2], append_stats) as hooks:
@@ -353,13 +360,7 @@ def test_dropping_a_param_hook_removes_it() -> None:
 
 
 def test_param_hooks_record_every_step_and_come_off_when_training_raises() -> None:
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(40, 1, 8, 8, generator=g), torch.randint(0, 3, (40,), generator=g)
-    ds = Dataset(x, y)
-    data = DataBunch(*get_dls(ds, ds, 8), c_in=64, c_out=3)
-    torch.manual_seed(0)
-    model = get_cnn_model(data, [4, 8])
-    learn = Learner(model, SGD(model.parameters(), 0.1), cross_entropy, data)
+    model, learn = _tiny_cnn_learner()
     with pytest.raises(ValueError, match="simulated failure after 3 batches"):
         with ParamHooks(model) as ph:
             assert len(ph) == 3  # two conv blocks and the linear layer; pool and flatten have no parameters
