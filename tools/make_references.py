@@ -2,8 +2,10 @@
 
 ``make references`` builds the book (every page executed) and then runs this script, which copies
 ``_build/jupyter_execute/<page>.ipynb`` to ``tests/references/<page>.ipynb``. Images are dropped
-(nbval does not compare them and they would bloat the repository); their ``text/plain`` stays, and
-so do glued values (myst-nb ``glue``), which the prose quotes.
+(nbval does not compare them and they would bloat the repository); their ``text/plain`` stays.
+Glued values (myst-nb ``glue``) would be kept too, but the notebooks a build saves no longer hold
+them (myst-nb moves them into the page), so a glued number is checked through the printed output
+of the cell that computes it, where that cell is checked.
 Run it only on purpose: the references are what ``make test`` checks fresh executions against.
 """
 
