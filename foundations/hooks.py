@@ -158,6 +158,28 @@ class ListContainer:
         return f"{type(self).__name__} ({len(self)} items)\n[{shown}]"
 
 
+def modules_to_hook(
+    modules: nn.Module | Iterable[nn.Module],
+    owner: str,
+    what: str,
+    keep: Callable[[nn.Module], bool] = lambda m: True,
+) -> list[nn.Module]:
+    """The modules a hook container hooks: a list as given, or a model's direct children that ``keep``.
+
+    Refuses anything that is not a ``torch.nn.Module`` and an empty result, naming ``owner``.
+    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
+    """
+    if isinstance(modules, nn.Module):
+        modules = [m for m in modules.children() if keep(m)]
+    mods = list(modules)
+    for i, m in enumerate(mods):
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"{owner}: expected torch.nn.Module objects, got {type(m).__name__} at position {i}")
+    if not mods:
+        raise ValueError(f"{owner}: expected at least one {what} to hook, got none")
+    return mods
+
+
 class Hooks(ListContainer):
     """One :class:`Hook` with ``fn`` on each of ``modules``; a context manager that removes them all at exit.
 
@@ -169,14 +191,7 @@ class Hooks(ListContainer):
     """
 
     def __init__(self, modules: nn.Module | Iterable[nn.Module], fn: HookFunc) -> None:
-        if isinstance(modules, nn.Module):
-            modules = list(modules.children())
-        mods = list(modules)
-        for i, m in enumerate(mods):
-            if not isinstance(m, nn.Module):
-                raise TypeError(f"Hooks: expected torch.nn.Module objects, got {type(m).__name__} at position {i}")
-        if not mods:
-            raise ValueError("Hooks: expected at least one module to hook, got none")
+        mods = modules_to_hook(modules, "Hooks", "module")
         super().__init__(Hook(m, fn) for m in mods)
 
     def __enter__(self) -> Hooks:
@@ -449,14 +464,8 @@ class ParamHooks(Hooks):
     """
 
     def __init__(self, modules: nn.Module | Iterable[nn.Module]) -> None:
-        if isinstance(modules, nn.Module):
-            modules = [m for m in modules.children() if any(p.requires_grad for p in m.parameters())]
-        mods = list(modules)
-        for i, m in enumerate(mods):
-            if not isinstance(m, nn.Module):
-                raise TypeError(f"ParamHooks: expected torch.nn.Module objects, got {type(m).__name__} at position {i}")
-        if not mods:
-            raise ValueError("ParamHooks: expected at least one module with parameters to hook, got none")
+        mods = modules_to_hook(modules, "ParamHooks", "module with parameters",
+                               keep=lambda m: any(p.requires_grad for p in m.parameters()))
         hooks: list[ParamHook] = []
         try:
             for m in mods:
