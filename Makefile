@@ -1,6 +1,8 @@
 # Deep Learning from the Foundations: the two commands are `make book` and `make test`.
 # Every target sets up what it needs first (a virtual environment in .venv with the pinned
 # dependencies of requirements.txt and `foundations` installed editable).
+# Written for GNU make 3.81 and later (macOS ships 3.81): no --output-sync, no .ONESHELL, and every
+# recipe line stands on its own (3.81 ignores .SHELLFLAGS, so nothing relies on pipefail).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,17 +24,26 @@ BUILD := $(PY) tools/build.py --all -W -n --keep-going .
 .PHONY: help setup data book test unit grade grade-solutions outputs site references stubs browser clean
 
 help:
-	@echo "make setup       create .venv with the pinned dependencies and foundations installed"
-	@echo "make book        set up, fetch data, execute every page and build _build/html"
-	@echo "make test        set up and run every test (library, graders, a build with every page"
-	@echo "                 executed once, its outputs against the references, the browser check)"
-	@echo "make grade       grade your exercises: a table per lesson (passed / attempted / total)"
-	@echo "make unit        the library tests only"
-	@echo "make outputs     compare the last build's executed pages with tests/references (nbval)"
-	@echo "make site        the browser check of the last build (needs Chromium)"
-	@echo "make references  rebuild and refresh the nbval reference outputs (on purpose only)"
-	@echo "make stubs       regenerate exercise stubs from solutions/ (for course authors)"
-	@echo "make clean       remove _build"
+	@echo "The two commands:"
+	@echo "  make book        set up, fetch data, execute every page and build _build/html"
+	@echo "  make test        set up and run every test: library, graders on the solutions, a build"
+	@echo "                   with every page executed once, its outputs, the browser check"
+	@echo "Learners:"
+	@echo "  make setup       create .venv with the pinned dependencies and foundations installed"
+	@echo "  make grade       grade your exercises: one line per exercise, then a table per lesson"
+	@echo "                   (one exercise: make grade ARGS='-k lin_grad')"
+	@echo "  make data        fetch the datasets the pages need (MNIST) into the cache"
+	@echo "Parts of make test:"
+	@echo "  make unit        the library tests only"
+	@echo "  make grade-solutions  the graders on the reference solutions"
+	@echo "  make outputs     compare the last build's executed pages with tests/references (nbval)"
+	@echo "  make site        the browser check of the last build (needs Chromium)"
+	@echo "  make browser     find Chromium, or install it where apt-get and root are there"
+	@echo "Course authors:"
+	@echo "  make references  rebuild and refresh the nbval reference outputs (on purpose only)"
+	@echo "  make stubs       regenerate exercise stubs from solutions/ (never overwrites your work)"
+	@echo "  make clean       remove _build"
+	@echo "  make help        this list (what plain \`make\` prints)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,21 +72,31 @@ browser:
 unit: data
 	$(PY) -m pytest -q tests -m "not site and not built"
 
+# Only the grades, no pytest report; exit status 1 when an attempted exercise fails.
+# `.venv/bin/pytest exercises -k NAME` shows one exercise's details.
 grade: setup
-	-$(PY) -m pytest -q --tb=line exercises
+	@$(PY) -m pytest exercises --grades-only $(ARGS)
 
 grade-solutions: setup
 	$(PY) -m pytest -q exercises --impl=solutions
 
+BUILT_SITE := _build/html/index.html
+NO_BUILD := echo "no built site in _build/html: run \`make book\` first" >&2; exit 1
+
 outputs: setup
+	@test -f $(BUILT_SITE) || { $(NO_BUILD); }
 	$(PY) -m pytest -q tests -m built
 
-site: browser
+site: setup
+	@test -f $(BUILT_SITE) || { $(NO_BUILD); }
+	@$(MAKE) --no-print-directory browser
 	$(PY) -m pytest -q tests -m site
 
 # Each page executes once: the build runs it (a failing cell fails the build), then `outputs`
 # compares what it printed with tests/references using nbval's comparison and sanitizers.
 test: unit grade-solutions
+	@echo "Your exercises (for your information: make test grades the solutions, never fails on these):"
+	@$(PY) -m pytest exercises --grades-only -p no:cacheprovider || true
 	$(MAKE) --no-print-directory book
 	$(MAKE) --no-print-directory outputs
 	$(MAKE) --no-print-directory site

@@ -20,6 +20,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "the reference solutions in solutions/, or untouched stubs generated from the solutions "
         "(what exercises/ holds before you start; used by the tests, never reads your files)",
     )
+    parser.addoption(
+        "--grades-only",
+        action="store_true",
+        help="print only the grades of the exercises (one line per exercise, then a table per "
+        "lesson) and exit 1 when an attempted exercise fails; what `make grade` runs",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,10 @@ Replace the line in a function's body that raises ``NotImplementedError`` with y
     .venv/bin/pytest exercises -m lesson08        # every Lesson 8 exercise
 
 The rules of the game: tensor arithmetic, indexing, ``@`` and ``sum``; no autograd (``.backward()``,
-``torch.autograd``) and no ``torch.nn``. The grader uses autograd to check you, not the other way round.
+``torch.autograd``, ``torch.func``) and no ``torch.nn`` (``torch.nn.functional``, ``torch.nn.init``, the
+layers), nor the library's own versions in ``foundations.backprop`` and ``foundations.init``. The
+grader uses autograd to check you, not the other way round, and a call to any of those fails the
+exercise.
 The shapes follow the page: a batch ``x`` is ``(N, n_in)``, a weight ``w`` is ``(n_in, n_out)`` (the
 layer computes ``x @ w + b``), the network's output is ``(N, 1)`` and the targets are ``(N,)``.
 """
@@ -28,7 +31,8 @@ def mse_grad(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     ``dL/doutput[i, 0] = 2 (output[i, 0] - target[i]) / N``.
 
     Shapes: ``output`` is ``(N, 1)``, ``target`` is ``(N,)``; the result has the shape of
-    ``output``, ``(N, 1)``. Careful: ``output - target`` broadcasts to ``(N, N)``.
+    ``output``, ``(N, 1)``. Careful: ``output - target`` broadcasts to ``(N, N)``. The grader passes
+    float64 tensors and accepts a float32 result at float32 precision (the maths is the point here).
 
     Example::
 
@@ -46,7 +50,7 @@ def relu_grad(x: torch.Tensor, out_grad: torch.Tensor) -> torch.Tensor:
     at ``x == 0``, as PyTorch does); by the chain rule ``dL/dx = out_grad * (x > 0)``, elementwise.
 
     Shapes: ``x`` and ``out_grad`` have the same (any) shape; so does the result, with the dtype of
-    ``out_grad``.
+    ``out_grad``. The grader passes float64 tensors and accepts a float32 result at float32 precision.
 
     Example::
 
@@ -61,15 +65,18 @@ def lin_grad(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients through a linear layer ``out = x @ w + b``, given ``out_grad`` = dL/dout.
 
-    Formula: ``out[i, j] = sum_k x[i, k] w[k, j] + b[j]``, so by the chain rule
-
-    * ``x_grad = out_grad @ w.T``   (``dL/dx[i, k] = sum_j out_grad[i, j] w[k, j]``)
-    * ``w_grad = x.T @ out_grad``   (``dL/dw[k, j] = sum_i x[i, k] out_grad[i, j]``)
-    * ``b_grad = out_grad.sum(0)``  (``dL/db[j] = sum_i out_grad[i, j]``)
+    The maths to derive: write the layer entry by entry, ``out[i, j] = sum_k x[i, k] w[k, j] + b[j]``,
+    and use the chain rule, ``dL/dt = sum_{i, j} out_grad[i, j] * d out[i, j] / dt``, for each entry
+    ``t`` of ``x``, of ``w`` and of ``b`` in turn. Most ``d out[i, j] / dt`` are 0: ask which entries
+    of ``out`` a given ``x[i, k]`` appears in (one row), which a given ``w[k, j]`` appears in (one
+    column, once per sample) and which a given ``b[j]`` does, and with what factor. Each gradient
+    is then a sum you can write as one tensor expression.
 
     Shapes: ``x`` is ``(N, n_in)``, ``w`` is ``(n_in, n_out)``, ``out_grad`` is ``(N, n_out)``;
-    returns ``(x_grad, w_grad, b_grad)`` of shapes ``(N, n_in)``, ``(n_in, n_out)``, ``(n_out,)``:
-    each gradient has the shape of the thing it is the gradient of. (``b`` itself is not needed.)
+    returns the tuple ``(x_grad, w_grad, b_grad)`` of shapes ``(N, n_in)``, ``(n_in, n_out)`` and
+    ``(n_out,)``: each gradient has the shape of the thing it is the gradient of, a check on your
+    derivation. (``b`` itself is not needed.) The grader passes float64 tensors and accepts float32
+    results at float32 precision.
 
     Example::
 
@@ -90,7 +97,7 @@ def kaiming_std(fan_in: int, a: float = 0.0) -> float:
     activations from layer to layer. With ``a = 1`` (no non-linearity at all) it is ``1/sqrt(fan_in)``.
 
     Shapes: ``fan_in`` is a positive int (the number of inputs of the layer), ``a`` a float; returns
-    a float.
+    a Python float (not a tensor).
 
     Example::
 

@@ -10,7 +10,11 @@ then grade it:
     .venv/bin/pytest exercises -m lesson08             # every Lesson 8 exercise
 
 The rules of the game hold: Python, tensor creation and indexing, elementwise arithmetic, ``sum``,
-and (for ``einsum_matmul`` only) ``torch.einsum``. Using ``@`` or ``torch.matmul`` defeats the purpose.
+and (for ``einsum_matmul`` only) ``torch.einsum``. Using ``@`` or ``torch.matmul`` defeats the purpose,
+and the grader checks: a call to ``@``, ``torch.matmul`` or one of its kin (``mm``, ``bmm``, ``mv``,
+``dot``, ``inner``, ``tensordot``, ``torch.linalg.matmul``), to ``torch.einsum`` outside
+``einsum_matmul``, to ``torch.broadcast_shapes`` (or ``broadcast_tensors``, ``broadcast_to``) in
+``broadcast_shape``, or to the library's own versions in ``foundations.matmul`` fails the exercise.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ def matmul_broadcast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     into a column of shape ``(k, 1)``, multiplied by ``b`` (broadcast to ``(k, m)``), summed over
     the ``k`` axis.
 
-    Shapes: ``a`` is ``(n, k)``, ``b`` is ``(k, m)``; the result is ``(n, m)``, dtype of ``a``.
+    Shapes: ``a`` is ``(n, k)``, ``b`` is ``(k, m)``; the result is ``(n, m)``, with the dtype of
+    ``a``: the grader passes float64 and int64 inputs and expects float64 and int64 results (a result
+    made with ``torch.zeros(n, m)`` is float32 whatever ``a`` is; pass ``dtype=a.dtype``).
 
     Example::
 
@@ -42,7 +48,9 @@ def einsum_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     Formula: ``c[i, j] = sum_k a[i, k] * b[k, j]``. An index that appears in both inputs but not in
     the output (here ``k``) is summed over.
 
-    Shapes: ``a`` is ``(n, k)``, ``b`` is ``(k, m)``; the result is ``(n, m)``.
+    Shapes: ``a`` is ``(n, k)``, ``b`` is ``(k, m)``; the result is ``(n, m)``. The grader passes
+    float64 inputs and accepts a float32 result at float32 precision: this exercise is about the
+    indices, not the dtype.
 
     Example::
 
@@ -58,7 +66,8 @@ def broadcast_shape(s1: tuple[int, ...], s2: tuple[int, ...]) -> tuple[int, ...]
     The rules: line the shapes up from the right; a shape that runs out of dimensions counts as
     having size 1 there. In each position the two sizes must be equal (the result has that size) or
     one of them must be 1 (the result has the other size; note that 1 with 0 gives 0). Otherwise
-    raise ``ValueError`` naming both shapes.
+    raise ``ValueError`` whose message names both shapes, as tuples (or lists). Work it out from the
+    rules, not with ``torch.broadcast_shapes``, ``torch.broadcast_tensors`` or ``torch.broadcast_to``.
 
     Shapes: ``s1`` and ``s2`` are tuples of non-negative ints (possibly empty: a scalar); the result
     has ``max(len(s1), len(s2))`` entries.

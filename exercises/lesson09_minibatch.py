@@ -5,7 +5,13 @@ Generated from solutions/lesson09_minibatch.py by tools/make_stubs.py: edit the 
 Page: lessons/09_minibatch ("Mini-batch training"). Grade with
 ``pytest exercises/test_lesson09_minibatch.py`` (one exercise: add ``-k logsumexp``).
 Use only tensor arithmetic, indexing and reductions (``exp``, ``log``, ``max``, ``sum``, ``argmax``,
-``torch.randperm``); not ``torch.logsumexp``, ``torch.softmax``, ``F.cross_entropy`` or their kin.
+``torch.randperm``); not ``torch.logsumexp``, ``torch.softmax``, ``F.cross_entropy`` or their kin
+(``log_softmax``, ``nll_loss``, ``torch.special``'s versions, the ``Tensor`` methods of the same
+names, the library's ``foundations.losses``): the grader checks, and a call to one fails the exercise.
+
+The grader's logits are float64, plus one float32 batch; a result keeps the dtype of the logits,
+but a float32 result for float64 logits is accepted at float32 precision: the numerics of large
+logits are the point here, not the dtype.
 """
 
 from __future__ import annotations
@@ -69,11 +75,12 @@ def accuracy(out: Tensor, yb: Tensor) -> Tensor:
 def shuffled_batches(n: int, bs: int, generator: torch.Generator) -> list[Tensor]:
     """The index batches of one shuffled epoch over ``n`` items: a list of int64 tensors.
 
-    Draw one permutation ``torch.randperm(n, generator=generator)`` and cut it into consecutive
-    chunks of ``bs`` (the last chunk holds what is left, so it may be smaller). Every index in
-    ``0 .. n-1`` appears exactly once. The grader checks that the batches equal
-    ``torch.randperm(n, generator=g)`` split into chunks of ``bs`` for a generator ``g`` with the
-    same seed, which is also the order ``torch.utils.data.RandomSampler`` uses.
+    Each batch is a 1-D int64 tensor (what ``torch.randperm`` gives). Draw one permutation
+    ``torch.randperm(n, generator=generator)`` and cut it into consecutive chunks of ``bs`` (the
+    last chunk holds what is left, so it may be smaller). Every index in ``0 .. n-1`` appears
+    exactly once. The grader checks that the batches equal ``torch.randperm(n, generator=g)`` split
+    into chunks of ``bs`` for a generator ``g`` with the same seed, which is also the order
+    ``torch.utils.data.RandomSampler`` uses.
 
     >>> [b.tolist() for b in shuffled_batches(5, 2, torch.Generator().manual_seed(0))]
     [[4, 0], [1, 3], [2]]

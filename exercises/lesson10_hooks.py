@@ -11,7 +11,9 @@ the line that raises ``NotImplementedError`` with your code, then grade it:
 The grader compares your results with PyTorch in float64 (``torch.nn.functional.leaky_relu``,
 ``relu``, ``clamp``, and autograd for gradients), with statistics computed layer by layer, and it
 checks that ``record_stats`` leaves no hook behind on the model, even when the forward pass fails.
-Use plain PyTorch tensor operations and ``Module.register_forward_hook``; not ``foundations``.
+Use plain PyTorch tensor operations and ``Module.register_forward_hook``; not ``foundations`` (the
+grader checks: a call to ``foundations.conv`` or ``foundations.hooks``, whose ``GeneralRelu`` and
+``Hooks`` are the library's answers, fails the exercise).
 """
 
 from __future__ import annotations
@@ -42,9 +44,9 @@ def record_stats(model: nn.Module, x: Tensor) -> tuple[list[float], list[float]]
 
     Register a forward hook (``child.register_forward_hook(fn)``, where ``fn(module, inputs,
     output)``) on every direct child of ``model`` (``model.children()``; for an ``nn.Sequential``,
-    its layers in order), run the model once without gradients, and return two lists of floats,
-    ``(means, stds)``, one entry per child in the order the children ran: ``output.mean()`` and
-    ``output.std()`` (PyTorch's default, unbiased std).
+    its layers in order), run the model once without gradients (``torch.no_grad()``; the grader
+    checks both), and return two lists of Python floats, ``(means, stds)``, one entry per child in the
+    order the children ran: ``output.mean()`` and ``output.std()`` (PyTorch's default, unbiased std).
 
     Every hook you registered must be removed before the function returns, *also* when the forward
     pass raises (the exception must still reach the caller). Hooks someone else registered stay.
@@ -66,7 +68,8 @@ def near_zero_share(acts: Tensor, threshold: float) -> float:
     Formula: ``(number of elements with |a| < threshold) / (number of elements)``, a float in
     ``[0, 1]``. ``acts`` is a floating-point tensor of any shape with at least one element.
     ``threshold`` must be positive: raise ``ValueError`` saying so, with the value you got, otherwise
-    (e.g. ``"near_zero_share: expected a positive threshold, got -0.5"``).
+    (e.g. ``"near_zero_share: expected a positive threshold, got -0.5"``; the grader looks for the
+    value, as ``str(threshold)`` or ``f"{threshold:g}"``).
 
     Example::
 

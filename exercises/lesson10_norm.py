@@ -5,8 +5,12 @@ Generated from solutions/lesson10_norm.py by tools/make_stubs.py: edit the solut
 Page: lessons/10_batchnorm ("BatchNorm and friends"). Grade with
 ``pytest exercises/test_lesson10_norm.py`` (one exercise: add ``-k group_norm``).
 Use tensor arithmetic and reductions (``mean``, ``sum``, ``sqrt``, ``reshape``, ...); not
-``F.batch_norm``, ``F.layer_norm``, ``F.group_norm``, ``torch.var``/``var_mean`` or the layers of
-``foundations.norm``. The grader compares your answers with PyTorch's in float64.
+``F.batch_norm``, ``F.layer_norm``, ``F.group_norm``, ``F.instance_norm`` (nor ``torch``'s functions of
+those names, nor ``torch.nn``'s normalisation layers, which call them), ``torch.var``/``var_mean``,
+``torch.std``/``std_mean``, the ``Tensor`` methods ``.var()`` and ``.std()``, or the layers of
+``foundations.norm``: the grader checks, and a call to one of them fails the exercise. It compares
+your answers with PyTorch's in float64, and accepts float32 answers at float32 precision: the maths
+is the point here, not the dtype.
 
 Variances here are *biased*: the mean of the squared deviations, dividing by the number of values
 ``n`` (not ``n - 1``), which is what the normalisers divide by.
@@ -31,7 +35,9 @@ def batchnorm_train_forward(x: Tensor, gamma: Tensor, beta: Tensor, eps: float =
 
     Shapes: ``x`` ``(N, C, H, W)``, ``gamma`` and ``beta`` ``(C,)``; returns ``(y, mean, var)`` with
     ``y`` shaped like ``x`` and ``mean``, ``var`` of shape ``(C,)``. Hint: reduce over ``dim=(0, 2, 3)``
-    and reshape the ``(C,)`` vectors to ``(1, C, 1, 1)`` so they broadcast.
+    and reshape the ``(C,)`` vectors to ``(1, C, 1, 1)`` so they broadcast. Written with tensor
+    operations it is differentiable: the grader also checks its gradients with respect to ``x``,
+    ``gamma`` and ``beta`` against ``F.batch_norm``'s.
 
     >>> x = torch.tensor([[[[1.0]], [[10.0]]], [[[3.0]], [[30.0]]]])  # N=2, C=2, 1x1 images
     >>> y, mean, var = batchnorm_train_forward(x, torch.ones(2), torch.zeros(2), eps=0.0)

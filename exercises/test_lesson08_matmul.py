@@ -1,7 +1,8 @@
 """Grader for the Lesson 8 exercises of "Matrix multiplication" (lessons/08_matmul).
 
 Run ``pytest exercises -m lesson08`` (or ``-k matmul_broadcast``, ``-k einsum_matmul``,
-``-k broadcast_shape``). Each exercise is checked on several inputs against PyTorch in float64.
+``-k broadcast_shape``). Each exercise is checked on several inputs against PyTorch in float64, with
+``@``, ``torch.matmul`` and their kin swapped out during your call (``exercises/_rules.py``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,26 @@ from types import ModuleType
 import pytest
 import torch
 
-from foundations.testing import attempt, check_close
+from exercises._rules import Forbidden, attempt_without
+from foundations.testing import check_close
 
 pytestmark = pytest.mark.lesson08
+
+WHY = "the rules of these exercises leave out (elementwise arithmetic, sum and indexing only)"
+_PRODUCTS = (
+    "torch.Tensor.__matmul__", "torch.Tensor.__rmatmul__", "torch.matmul", "torch.mm", "torch.bmm", "torch.mv",
+    "torch.dot", "torch.vdot", "torch.inner", "torch.tensordot", "torch.addmm", "torch.chain_matmul",
+    "torch.linalg.matmul", "torch.linalg.multi_dot", "torch.Tensor.matmul", "torch.Tensor.mm",
+    "torch.Tensor.mv", "torch.Tensor.dot", "torch.Tensor.bmm", "foundations.matmul.*",
+)
+NO_PRODUCTS = Forbidden(_PRODUCTS, WHY)
+NO_EINSUM = Forbidden(("torch.einsum",), "this exercise asks you to leave for einsum_matmul (one loop, broadcasting inside)")
+ONLY_EINSUM = Forbidden(_PRODUCTS, "this exercise asks you to replace with one torch.einsum call", needs=("torch.einsum",))
+NO_ORACLE = Forbidden(
+    ("torch.broadcast_shapes", "torch.broadcast_tensors", "torch.broadcast_to", "torch.Tensor.expand",
+     "numpy.broadcast_shapes", "foundations.matmul.*"),
+    "this exercise asks you to write yourself, from the rules",
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +58,23 @@ IDS = [f"{a[0]}x{a[1]}@{b[0]}x{b[1]}" for _, a, b in MATMUL_CASES]
 @pytest.mark.parametrize(("what", "a_shape", "b_shape"), MATMUL_CASES, ids=IDS)
 def test_matmul_broadcast(ex: ModuleType, what: str, a_shape: tuple[int, int], b_shape: tuple[int, int]) -> None:
     a, b = randn(*a_shape, seed=1), randn(*b_shape, seed=2)  # standard normal: negative values too
-    got = attempt(ex.matmul_broadcast, a, b)
-    assert not isinstance(got, torch.Tensor) or got.dtype == torch.float64, (
-        f"matmul_broadcast on {what}: expected a float64 result for float64 inputs, got {got.dtype} "
-        "(create the result with dtype=a.dtype)"
-    )
-    check_close(got, a @ b, what=f"matmul_broadcast on {what}", atol=1e-10, rtol=1e-10)
+    got = attempt_without(NO_PRODUCTS + NO_EINSUM, ex.matmul_broadcast, a, b)
+    check_close(got, a @ b, what=f"matmul_broadcast on {what} (float64)", atol=1e-10, rtol=1e-10, dtype="match")
 
 
 def test_matmul_broadcast_exact_integers(ex: ModuleType) -> None:
     a = torch.tensor([[1, -2, 3], [-4, 5, -6]])
     b = torch.tensor([[7, -8], [-9, 10], [11, -12]])
-    got = attempt(ex.matmul_broadcast, a, b)
-    check_close(got, torch.tensor([[58, -64], [-139, 154]]), what="matmul_broadcast on 2x3 @ 3x2 integers", atol=0, rtol=0)
+    got = attempt_without(NO_PRODUCTS + NO_EINSUM, ex.matmul_broadcast, a, b)
+    check_close(got, torch.tensor([[58, -64], [-139, 154]]), what="matmul_broadcast on 2x3 @ 3x2 int64 integers",
+                atol=0, rtol=0, dtype="match")
 
 
 @pytest.mark.parametrize(("what", "a_shape", "b_shape"), MATMUL_CASES, ids=IDS)
 def test_einsum_matmul(ex: ModuleType, what: str, a_shape: tuple[int, int], b_shape: tuple[int, int]) -> None:
     a, b = randn(*a_shape, seed=3), randn(*b_shape, seed=4)
-    got = attempt(ex.einsum_matmul, a, b)
-    check_close(got, a @ b, what=f"einsum_matmul on {what}", atol=1e-10, rtol=1e-10)
+    got = attempt_without(ONLY_EINSUM, ex.einsum_matmul, a, b)
+    check_close(got, a @ b, what=f"einsum_matmul on {what}", atol=1e-10, rtol=1e-10, dtype="any")
 
 
 BROADCAST_CASES = [
@@ -78,7 +93,7 @@ BROADCAST_CASES = [
 
 @pytest.mark.parametrize(("s1", "s2"), BROADCAST_CASES, ids=str)
 def test_broadcast_shape(ex: ModuleType, s1: tuple[int, ...], s2: tuple[int, ...]) -> None:
-    got = attempt(ex.broadcast_shape, s1, s2)
+    got = attempt_without(NO_ORACLE, ex.broadcast_shape, s1, s2)
     expected = tuple(torch.broadcast_shapes(s1, s2))
     assert isinstance(got, tuple) and all(isinstance(d, int) for d in got), (
         f"broadcast_shape{(s1, s2)}: expected a tuple of ints like {expected}, got {type(got).__name__} {got!r}"
@@ -91,8 +106,10 @@ def test_broadcast_shape_raises_when_incompatible(ex: ModuleType, s1: tuple[int,
     with pytest.raises(RuntimeError):  # the oracle agrees these cannot broadcast
         torch.broadcast_shapes(s1, s2)
     try:
-        got = attempt(ex.broadcast_shape, s1, s2)
-    except ValueError:
+        got = attempt_without(NO_ORACLE, ex.broadcast_shape, s1, s2)
+    except ValueError as e:
+        named = [s for s in (s1, s2) if str(tuple(s)) not in str(e) and str(list(s)) not in str(e)]
+        assert not named, f"broadcast_shape{(s1, s2)}: the ValueError should name both shapes; {named[0]} is missing from {str(e)!r}"
         return
     pytest.fail(
         f"broadcast_shape{(s1, s2)}: expected a ValueError (two sizes differ and neither is 1), "

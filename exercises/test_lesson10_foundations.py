@@ -4,7 +4,8 @@
 Run ``pytest exercises -m lesson10`` (or ``-k cov``, ``-k corr``, ``-k exp_lr``,
 ``-k lr_finder_should_stop``). ``cov`` and ``corr`` are compared with ``torch.cov`` and
 ``torch.corrcoef`` in float64; ``exp_lr`` with the learning rates ``torch.optim.lr_scheduler.ExponentialLR``
-produces; ``lr_finder_should_stop`` with the rule written out on many sequences of losses.
+produces; ``lr_finder_should_stop`` with the rule written out on many sequences of losses. During
+your call the library's and PyTorch's own statistics are swapped out (``exercises/_rules.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from types import ModuleType
 import pytest
 import torch
 
+from exercises._rules import Forbidden, attempt_without
 from foundations.testing import attempt, check_close
 
 pytestmark = pytest.mark.lesson10
 
 F64 = torch.float64
+STATS = Forbidden(
+    ("torch.cov", "torch.corrcoef", "torch.var", "torch.std", "torch.var_mean", "torch.std_mean", "torch.Tensor.var",
+     "torch.Tensor.std", "numpy.cov", "numpy.corrcoef", "numpy.var", "numpy.std", "foundations.stats.*"),
+    "this exercise asks you to write yourself (mean, sum and sqrt)",
+)
+RULE = Forbidden(("foundations.callbacks.lr_finder_should_stop", "foundations.callbacks.LRFinder"),
+                 "this exercise asks you to write yourself")
 
 
 @pytest.fixture(scope="module")
@@ -57,23 +66,31 @@ IDS = [p[0] for p in PAIRS]
 
 @pytest.mark.parametrize(("what", "x", "y"), PAIRS, ids=IDS)
 def test_cov_against_torch_cov(ex: ModuleType, what: str, x: torch.Tensor, y: torch.Tensor) -> None:
-    got = tensor_result(attempt(ex.cov, x, y), f"cov on {what}")
-    check_close(got, torch.cov(torch.stack([x, y]))[0, 1], what=f"cov on {what}", atol=1e-9, rtol=1e-9)
+    got = tensor_result(attempt_without(STATS, ex.cov, x, y), f"cov on {what}")
+    check_close(got, torch.cov(torch.stack([x, y]))[0, 1], what=f"cov on {what} (float64, n={len(x)})", atol=1e-9, rtol=1e-9,
+                dtype="any")
 
 
 def test_cov_of_x_with_itself_is_the_variance(ex: ModuleType) -> None:
     x = torch.randn(30, generator=g(6), dtype=F64) * 4
-    check_close(attempt(ex.cov, x, x), torch.var(x), what="cov(x, x) for 30 normals (should be torch.var(x))", atol=1e-9)
+    check_close(attempt_without(STATS, ex.cov, x, x), torch.var(x), what="cov(x, x) for 30 normals (should be torch.var(x))",
+                atol=1e-9, dtype="any")
+
+
+def rejects(fn, x: torch.Tensor, y: torch.Tensor, what: str, named: list[str]) -> None:  # noqa: ANN001
+    """``fn(x, y)`` raises a ValueError whose message contains each of ``named``."""
+    try:
+        got = attempt_without(STATS, fn, x, y)
+    except ValueError as e:
+        missing = [v for v in named if v not in str(e)]
+        assert not missing, f"{what}: the ValueError should say what came ({' and '.join(named)}); got {str(e)!r}"
+        return
+    raise AssertionError(f"{what}: expected a ValueError, got {got!r}")
 
 
 def test_cov_rejects_mismatched_or_too_few(ex: ModuleType) -> None:
-    for what, x, y in [
-        ("lengths 3 and 4", torch.zeros(3, dtype=F64), torch.zeros(4, dtype=F64)),
-        ("a single pair", torch.ones(1, dtype=F64), torch.ones(1, dtype=F64)),
-    ]:
-        with pytest.raises(ValueError):
-            attempt(ex.cov, x, y)
-            pytest.fail(f"cov with {what}: expected a ValueError, got none")
+    rejects(ex.cov, torch.zeros(3, dtype=F64), torch.zeros(4, dtype=F64), "cov of lengths 3 and 4", ["3", "4"])
+    rejects(ex.cov, torch.ones(1, dtype=F64), torch.ones(1, dtype=F64), "cov of a single pair (n = 1)", ["1"])
 
 
 # ---- corr ---------------------------------------------------------------------------------------------------
@@ -81,26 +98,23 @@ def test_cov_rejects_mismatched_or_too_few(ex: ModuleType) -> None:
 
 @pytest.mark.parametrize(("what", "x", "y"), PAIRS, ids=IDS)
 def test_corr_against_torch_corrcoef(ex: ModuleType, what: str, x: torch.Tensor, y: torch.Tensor) -> None:
-    got = tensor_result(attempt(ex.corr, x, y), f"corr on {what}")
-    check_close(got, torch.corrcoef(torch.stack([x, y]))[0, 1], what=f"corr on {what}", atol=1e-9)
+    got = tensor_result(attempt_without(STATS, ex.corr, x, y), f"corr on {what}")
+    check_close(got, torch.corrcoef(torch.stack([x, y]))[0, 1], what=f"corr on {what} (float64, n={len(x)})", atol=1e-9,
+                dtype="any")
 
 
 def test_corr_ignores_units(ex: ModuleType) -> None:
     x = torch.randn(40, generator=g(7), dtype=F64)
     y = x + torch.randn(40, generator=g(8), dtype=F64)
-    r = attempt(ex.corr, x, y)
-    check_close(attempt(ex.corr, 100 * x + 5, 0.01 * y - 3), r, what="corr of (100x + 5, y/100 - 3) vs corr(x, y)", atol=1e-9)
-    check_close(attempt(ex.corr, x, -y), -r, what="corr(x, -y) vs -corr(x, y)", atol=1e-9)
+    r = tensor_result(attempt_without(STATS, ex.corr, x, y), "corr on 40 normals")
+    check_close(attempt_without(STATS, ex.corr, 100 * x + 5, 0.01 * y - 3), r, what="corr of (100x + 5, y/100 - 3) vs corr(x, y)",
+                atol=1e-9, dtype="any")
+    check_close(attempt_without(STATS, ex.corr, x, -y), -r, what="corr(x, -y) vs -corr(x, y)", atol=1e-9, dtype="any")
 
 
 def test_corr_rejects_mismatched_or_too_few(ex: ModuleType) -> None:
-    for what, x, y in [
-        ("lengths 5 and 2", torch.zeros(5, dtype=F64), torch.zeros(2, dtype=F64)),
-        ("a single pair", torch.ones(1, dtype=F64), torch.ones(1, dtype=F64)),
-    ]:
-        with pytest.raises(ValueError):
-            attempt(ex.corr, x, y)
-            pytest.fail(f"corr with {what}: expected a ValueError, got none")
+    rejects(ex.corr, torch.zeros(5, dtype=F64), torch.zeros(2, dtype=F64), "corr of lengths 5 and 2", ["5", "2"])
+    rejects(ex.corr, torch.ones(1, dtype=F64), torch.ones(1, dtype=F64), "corr of a single pair (n = 1)", ["1"])
 
 
 # ---- exp_lr -------------------------------------------------------------------------------------------------
@@ -127,7 +141,8 @@ def test_exp_lr_against_exponential_lr(ex: ModuleType, what: str, lo: float, hi:
         got.append(float(v))
         opt.step()
         sched.step()
-    check_close(torch.tensor(got, dtype=F64), torch.tensor(expected, dtype=F64), what=f"exp_lr on {what}", atol=0, rtol=1e-9)
+    check_close(torch.tensor(got, dtype=F64), torch.tensor(expected, dtype=F64), what=f"exp_lr(i, {n}, {lo:g}, {hi:g}), {what}",
+                atol=0, rtol=1e-9, at=lambda i: f"i={i[0]}")
 
 
 # ---- lr_finder_should_stop ----------------------------------------------------------------------------------
@@ -158,7 +173,8 @@ CASES = [
 def test_lr_finder_should_stop_cases(
     ex: ModuleType, what: str, losses: list[float], it: int, max_iter: int, factor: float
 ) -> None:
-    got = attempt(ex.lr_finder_should_stop, losses, it, max_iter, factor)
+    got = a_bool(attempt_without(RULE, ex.lr_finder_should_stop, losses, it, max_iter, factor),
+                 f"lr_finder_should_stop({losses}, iteration={it}, max_iter={max_iter}, factor={factor})")
     expected = rule(losses, it, max_iter, factor)
     assert got == expected, (
         f"lr_finder_should_stop({losses}, iteration={it}, max_iter={max_iter}, factor={factor}) ({what}): "
@@ -168,13 +184,17 @@ def test_lr_finder_should_stop_cases(
 
 def test_lr_finder_should_stop_on_random_sweeps(ex: ModuleType) -> None:
     gen = torch.Generator().manual_seed(9)
-    for trial in range(200):
+    for _ in range(200):
         n = int(torch.randint(1, 30, (1,), generator=gen))
         losses = (torch.rand(n, generator=gen, dtype=F64) * 20 + 0.01).tolist()
         it, max_iter = n - 1, int(torch.randint(1, 40, (1,), generator=gen))
-        got = attempt(ex.lr_finder_should_stop, losses, it, max_iter)
+        call = f"lr_finder_should_stop({losses!r}, iteration={it}, max_iter={max_iter})"
+        got = a_bool(attempt_without(RULE, ex.lr_finder_should_stop, losses, it, max_iter), call)
         expected = rule(losses, it, max_iter, 10.0)
-        assert got == expected, (
-            f"lr_finder_should_stop (random sweep {trial}) with losses={[round(l, 3) for l in losses]}, "
-            f"iteration={it}, max_iter={max_iter}: expected {expected}, got {got!r}"
-        )
+        assert got == expected, f"{call} (the default factor 10, largest loss {max(losses):.6g}, best {min(losses):.6g}): expected {expected}, got {got!r}"
+
+
+def a_bool(got: object, what: str) -> bool:
+    if not isinstance(got, bool):
+        raise AssertionError(f"{what}: expected True or False, got {type(got).__name__} {got!r} (bool(...) turns it into one)")
+    return got

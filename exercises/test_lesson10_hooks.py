@@ -3,7 +3,8 @@
 Run ``pytest exercises -m lesson10`` (or ``-k general_relu``, ``-k record_stats``,
 ``-k near_zero_share``). ``general_relu`` is compared with ``torch.nn.functional`` in float64,
 values and gradients; ``record_stats`` with the layers run one at a time, and the grader counts the
-forward hooks left on the model afterwards; ``near_zero_share`` with a count made elementwise.
+forward hooks left on the model afterwards; ``near_zero_share`` with a count made elementwise. During
+your call ``foundations.conv`` and ``foundations.hooks`` are swapped out (``exercises/_rules.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from foundations.testing import attempt, check_close
+from exercises._rules import Forbidden, attempt_without
+from foundations.testing import check_close
 
 pytestmark = pytest.mark.lesson10
 
 F64 = torch.float64
+RULES = Forbidden(("foundations.conv.*", "foundations.hooks.*"),
+                  "this exercise asks you to write yourself (plain PyTorch, not foundations)")
+
+
+def attempt(fn, *args):  # noqa: ANN001, ANN002, ANN201
+    return attempt_without(RULES, fn, *args)
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +66,9 @@ def test_general_relu_values(ex: ModuleType, what: str, shape: tuple, leak, sub,
     x = randn(*shape, seed=len(what), scale=4.0)
     x_before = x.clone()
     got = attempt(ex.general_relu, x, leak, sub, maxv)
-    check_close(got, oracle_general_relu(x, leak, sub, maxv), what=f"general_relu on {what}", atol=1e-12)
-    if got.dtype != F64:
-        raise AssertionError(f"general_relu on {what}: expected dtype float64 like the input, got {got.dtype}")
-    check_close(x, x_before, what=f"the input x after general_relu on {what} (it must not change)", atol=0)
+    call = f"general_relu(x, leak={leak}, sub={sub}, maxv={maxv}) on {what}, x float64 of shape {shape}"
+    check_close(got, oracle_general_relu(x, leak, sub, maxv), what=call, atol=1e-12, dtype="match")  # dtype: float64, like x
+    check_close(x, x_before, what=f"the input x after general_relu on {what} (it must not change)", atol=0, dtype="match")
 
 
 @pytest.mark.parametrize(("what", "shape", "leak", "sub", "maxv"), RELU_CASES, ids=[c[0] for c in RELU_CASES])
@@ -76,16 +83,19 @@ def test_general_relu_gradients(ex: ModuleType, what: str, shape: tuple, leak, s
     x_ref = x.detach().clone().requires_grad_()
     w = randn(*shape, seed=7)
     got = attempt(ex.general_relu, x, leak, sub, maxv)
+    if not isinstance(got, torch.Tensor):
+        raise AssertionError(f"general_relu on {what}: expected a tensor, got {type(got).__name__}")
     if not got.requires_grad:
         raise AssertionError(f"general_relu on {what}: the result has no gradient; did you detach it?")
     (got * w).sum().backward()
     (oracle_general_relu(x_ref, leak, sub, maxv) * w).sum().backward()
-    check_close(x.grad, x_ref.grad, what=f"the gradient of general_relu on {what}", atol=1e-12)
+    check_close(x.grad, x_ref.grad, what=f"the gradient of general_relu on {what}", atol=1e-12, dtype="match")
 
 
 def test_general_relu_docstring_example(ex: ModuleType) -> None:
     got = attempt(ex.general_relu, torch.tensor([-2.0, 0.0, 1.0, 10.0], dtype=F64), 0.1, 0.4, 6.0)
-    check_close(got, torch.tensor([-0.6, -0.4, 0.6, 6.0], dtype=F64), what="general_relu([-2, 0, 1, 10], .1, .4, 6)", atol=1e-12)
+    check_close(got, torch.tensor([-0.6, -0.4, 0.6, 6.0], dtype=F64), what="general_relu([-2, 0, 1, 10], .1, .4, 6)", atol=1e-12,
+                at=lambda i: f"x = {[-2, 0, 1, 10][i[0]]}")
 
 
 # ---- record_stats ----------------------------------------------------------------------------------
@@ -138,8 +148,17 @@ def test_record_stats_values_and_no_hooks_left(ex: ModuleType, what: str, make, 
     if not (isinstance(got, tuple) and len(got) == 2):
         raise AssertionError(f"record_stats on {what}: expected a pair (means, stds), got {type(got).__name__}")
     means, stds = got
-    check_close(torch.tensor(means, dtype=F64), expected_means, what=f"record_stats means on {what}", atol=1e-10)
-    check_close(torch.tensor(stds, dtype=F64), expected_stds, what=f"record_stats stds on {what}", atol=1e-10)
+    for name, vals in (("means", means), ("stds", stds)):
+        if not (isinstance(vals, list) and all(isinstance(v, float) for v in vals)):
+            kinds = sorted({type(v).__name__ for v in vals}) if isinstance(vals, (list, tuple)) else []
+            raise AssertionError(
+                f"record_stats on {what}: expected {name} to be a list of Python floats, got {type(vals).__name__}"
+                + (f" of {', '.join(kinds)}" if kinds else "") + " (.item() turns a one-element tensor into a float)"
+            )
+    children = [type(c).__name__ for c in model.children()]
+    at = lambda i: f"child {i[0]} ({children[i[0]]})"  # noqa: E731
+    check_close(torch.tensor(means, dtype=F64), expected_means, what=f"record_stats means on {what}", atol=1e-10, at=at)
+    check_close(torch.tensor(stds, dtype=F64), expected_stds, what=f"record_stats stds on {what}", atol=1e-10, at=at)
     left = n_hooks(model)
     assert left == 0, f"record_stats on {what}: {left} forward hook(s) left on the model; remove them before returning"
 
@@ -164,10 +183,11 @@ def test_record_stats_removes_hooks_when_the_forward_pass_raises(ex: ModuleType)
 def test_record_stats_keeps_other_hooks(ex: ModuleType) -> None:
     model = mlp()
     calls = []
-    other = model[0].register_forward_hook(lambda m, i, o: calls.append(1))
+    other = model[0].register_forward_hook(lambda m, i, o: calls.append(torch.is_grad_enabled()))
     attempt(ex.record_stats, model, randn(4, 20, seed=5))
     assert other.id in model[0]._forward_hooks, "record_stats removed a hook it did not register"
-    assert calls == [1], "the other hook should still have run once"
+    assert len(calls) == 1, f"record_stats should run the model once; it ran {len(calls)} times"
+    assert calls == [False], "record_stats ran the model with gradients on: run it inside `with torch.no_grad():`"
     left = n_hooks(model) - 1
     assert left == 0, f"record_stats left {left} of its own forward hook(s) on the model; remove them before returning"
 
@@ -191,10 +211,17 @@ def test_near_zero_share(ex: ModuleType, what: str, make, threshold: float) -> N
     got = attempt(ex.near_zero_share, acts, threshold)
     if not isinstance(got, float):
         raise AssertionError(f"near_zero_share on {what}: expected a float, got {type(got).__name__} {got!r}")
-    check_close(got, torch.tensor(expected, dtype=F64), what=f"near_zero_share on {what}", atol=1e-12)
+    check_close(got, torch.tensor(expected, dtype=F64), what=f"near_zero_share on {what}, threshold {threshold:g}", atol=1e-12)
 
 
 @pytest.mark.parametrize("threshold", [0.0, -0.5])
 def test_near_zero_share_rejects_a_threshold_that_is_not_positive(ex: ModuleType, threshold: float) -> None:
-    with pytest.raises(ValueError, match=f"expected a positive threshold, got {threshold}"):
-        attempt(ex.near_zero_share, torch.zeros(3), threshold)
+    call = f"near_zero_share(torch.zeros(3), {threshold})"
+    try:
+        got = attempt(ex.near_zero_share, torch.zeros(3), threshold)
+    except ValueError as e:
+        assert str(threshold) in str(e) or f"{threshold:g}" in str(e), (
+            f"{call}: the ValueError should name the threshold it got ({threshold}); got {str(e)!r}"
+        )
+        return
+    raise AssertionError(f"{call}: expected a ValueError (the threshold must be positive), got {got!r}")

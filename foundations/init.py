@@ -220,9 +220,11 @@ def kaiming_uniform_bound(fan_in: int, a: float = 0.0) -> float:
 
 
 def orthogonal(
-    n_rows: int, n_cols: int, gain: float = 1.0, generator: torch.Generator | None = None
+    n_rows: int, n_cols: int | None = None, gain: float = 1.0, generator: torch.Generator | None = None
 ) -> Tensor:
     """A random ``(n_rows, n_cols)`` matrix with orthonormal rows (or columns, if taller than wide), times ``gain``.
+
+    ``n_cols`` defaults to ``n_rows``: a square orthogonal matrix.
 
     Draw a standard normal matrix and take the ``Q`` of its QR decomposition, flipping each column's
     sign to make ``R``'s diagonal positive so that ``Q`` is uniformly (Haar) distributed (Mezzadri
@@ -238,7 +240,7 @@ def orthogonal(
     True
     """
     n_rows = _check_fan("orthogonal: n_rows", n_rows)
-    n_cols = _check_fan("orthogonal: n_cols", n_cols)
+    n_cols = n_rows if n_cols is None else _check_fan("orthogonal: n_cols", n_cols)
     if isinstance(gain, bool) or not isinstance(gain, (int, float)):
         raise TypeError(f"orthogonal: expected gain to be a float, got {type(gain).__name__} {gain!r}")
     if not math.isfinite(gain):

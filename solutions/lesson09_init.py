@@ -10,7 +10,10 @@ line in a function's body with your code, then grade it:
 
 The rules of the game hold: Python's ``math``, tensor creation, indexing and arithmetic, ``@``,
 and (for ``orthogonal`` only) ``torch.linalg.qr``. Calling ``torch.nn.init`` defeats the purpose:
-it is what the grader checks you against.
+it is what the grader checks you against. The grader checks: a call to ``torch.nn.init``, to the
+library's own versions in ``foundations.init``, or (in ``spectral_norm``) to a singular value or
+eigenvalue routine fails the exercise. Functions documented to return a float must return a Python
+float (``.item()`` turns a one-element tensor into one).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def uniform_std(a: float, b: float) -> float:
     In particular ``U(-c, c)`` has standard deviation ``c/sqrt(3)``.
 
     Shapes: ``a`` and ``b`` are floats with ``a < b``; the result is a float. Raise ``ValueError``
-    naming both if ``b <= a``.
+    with a message naming both values if ``b <= a``.
 
     Example::
 
@@ -71,7 +74,7 @@ def kaiming_uniform_bound(fan_in: int, a: float = 0.0) -> float:
     ``b = sqrt(3) * std = gain(a) * sqrt(3/fan_in)``.
 
     Shapes: ``fan_in`` is a positive int, ``a`` a float; the result is a positive float. Raise
-    ``ValueError`` if ``fan_in`` is not positive.
+    ``ValueError`` with a message naming ``fan_in`` and its value if ``fan_in`` is not positive.
 
     Example::
 
@@ -93,8 +96,9 @@ def fan_in_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
     ``prod(kernel_size)`` inputs (1 for a linear layer), and one input feeds ``out`` times the
     receptive field outputs: ``fan_in = in * prod(kernel_size)``, ``fan_out = out * prod(kernel_size)``.
 
-    Shapes: ``shape`` is a tuple of at least two positive ints; the result is a tuple of two ints.
-    Raise ``ValueError`` naming the shape if it has fewer than two dimensions.
+    Shapes: ``shape`` is a tuple of at least two positive ints; the result is a tuple of two Python
+    ints. Raise ``ValueError`` with a message naming the shape (as a tuple) if it has fewer than two
+    dimensions.
 
     Example::
 
@@ -111,29 +115,45 @@ def fan_in_fan_out(shape: tuple[int, ...]) -> tuple[int, int]:
     # END SOLUTION
 
 
-def orthogonal(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A random ``(n, n)`` orthogonal matrix ``Q`` (``Q @ Q.T`` is the identity), drawn uniformly.
+def orthogonal(
+    n_rows: int, n_cols: int | None = None, gain: float = 1.0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A random ``(n_rows, n_cols)`` matrix with orthonormal rows or columns, drawn uniformly, times ``gain``.
 
-    Recipe: draw ``A = torch.randn(n, n, generator=generator)``, factor ``A = Q R`` with
-    ``torch.linalg.qr``, and multiply column ``j`` of ``Q`` by the sign of ``R[j, j]``. Without that
-    sign fix ``Q`` is orthogonal but not uniformly distributed over the orthogonal matrices: the QR
-    routine's sign convention biases ``Q``'s diagonal (with LAPACK's Householder QR, ``Q[0, 0]`` is
-    never positive), while ``R``'s diagonal signs are evenly split. Flipping column ``j`` by the sign
-    of ``R[j, j]`` undoes the routine's choice; you then get exactly the matrix that
-    ``torch.nn.init.orthogonal_`` writes into an ``(n, n)`` tensor from the same generator state.
+    The signature of the library's ``foundations.init.orthogonal``, with ``n_cols`` defaulting to
+    ``n_rows``: ``orthogonal(n)`` is a square orthogonal matrix ``Q`` (``Q @ Q.T`` is the identity).
 
-    Shapes: ``n`` is a positive int; the result is an ``(n, n)`` float32 tensor.
+    Recipe: draw ``A = torch.randn(n_rows, n_cols, generator=generator)``; factor ``A = Q R`` with
+    ``torch.linalg.qr`` (for a wide ``A``, ``n_rows < n_cols``, factor ``A.T`` instead and transpose
+    the ``Q`` you get back); multiply column ``j`` of ``Q`` by the sign of ``R[j, j]``; multiply by
+    ``gain``. Without that sign fix ``Q`` is orthogonal but not uniformly distributed over the
+    orthogonal matrices: the QR routine's sign convention biases ``Q``'s diagonal (with LAPACK's
+    Householder QR, ``Q[0, 0]`` is never positive), while ``R``'s diagonal signs are evenly split.
+    Flipping column ``j`` by the sign of ``R[j, j]`` undoes the routine's choice; you then get
+    exactly the matrix that ``torch.nn.init.orthogonal_(w, gain)`` writes into an ``(n_rows,
+    n_cols)`` tensor ``w`` from the same generator state.
+
+    Shapes: ``n_rows`` and ``n_cols`` are positive ints (``n_cols=None`` means ``n_rows``), ``gain``
+    a float; the result is an ``(n_rows, n_cols)`` float32 tensor (float32 because that is what
+    ``torch.randn`` draws, and a float64 draw gives other numbers), whose rows are orthonormal
+    times ``gain`` when ``n_rows <= n_cols`` (``Q @ Q.T = gain^2 I``) and whose columns are
+    otherwise (``Q.T @ Q = gain^2 I``).
 
     Example::
 
-        >>> q = orthogonal(4, torch.Generator().manual_seed(0))
+        >>> q = orthogonal(4, generator=torch.Generator().manual_seed(0))
         >>> torch.allclose(q @ q.T, torch.eye(4), atol=1e-6)
         True
+        >>> tuple(orthogonal(3, 5, generator=torch.Generator().manual_seed(0)).shape)
+        (3, 5)
     """
     # BEGIN SOLUTION
-    a = torch.randn(n, n, generator=generator)
-    q, r = torch.linalg.qr(a)
-    return q * torch.diagonal(r).sign()
+    n_cols = n_rows if n_cols is None else n_cols
+    a = torch.randn(n_rows, n_cols, generator=generator)
+    wide = n_rows < n_cols
+    q, r = torch.linalg.qr(a.T if wide else a)  # q: (max, min), orthonormal columns
+    q = q * torch.diagonal(r).sign()
+    return (q.T if wide else q) * gain
     # END SOLUTION
 
 
@@ -145,7 +165,9 @@ def spectral_norm(w: torch.Tensor, n_iter: int = 100) -> float:
     times: ``v <- W^T W v`` and normalise ``v`` to length 1. ``v`` turns towards the top right singular
     vector (the one of largest singular value grows fastest); return ``|W v|``.
 
-    Shapes: ``w`` is ``(m, n)``; the result is a float. ``n_iter`` is a positive int.
+    Shapes: ``w`` is ``(m, n)``; the result is a Python float. ``n_iter`` is a positive int. No
+    singular value or eigenvalue routine (``torch.linalg.svd``, ``svdvals``, ``eig*``,
+    ``matrix_norm`` or ``torch.linalg.norm`` with ``ord=2``): the power iteration is the exercise.
 
     Example::
 

@@ -11,7 +11,8 @@ A *schedule* is a function of ``pos``, the fraction of training done: ``pos = 0`
 training batch, ``pos -> 1`` at the end. The grader compares your schedules with PyTorch's
 ``torch.optim.lr_scheduler`` (``CosineAnnealingLR``, ``OneCycleLR``) at many positions, and runs your
 callback inside ``foundations.learner.Runner`` on a tiny data set, counting the optimizer's steps.
-Use Python's ``math`` for the schedules; the callback needs only what ``foundations.learner`` offers.
+Use Python's ``math`` for the schedules, not the library's ``foundations.schedule`` (the grader
+checks: a call to it fails the exercise); the callback needs only what ``foundations.learner`` offers.
 """
 
 from __future__ import annotations
@@ -47,14 +48,21 @@ def combine_scheds(pcts: Sequence[float], scheds: Sequence[Callable[[float], flo
 
     Formula: with the boundaries ``b_0 = 0`` and ``b_{i+1} = b_i + pcts[i]``, for ``pos`` in
     ``[b_i, b_{i+1})`` the combined schedule returns ``scheds[i]((pos - b_i) / pcts[i])``: each
-    schedule sees its own position from 0 to 1. At ``pos = 1`` the last schedule ends (returns
-    ``scheds[-1](1.0)``). A share of 0 is skipped.
+    schedule sees its own position from 0 to 1. A share of 0 is skipped: its interval is empty, and
+    no schedule is ever called for it. At ``pos = 1`` the last schedule *with a share* ends: the
+    result is ``scheds[j](1.0)`` for the last ``j`` with ``pcts[j] > 0`` (with ``pcts = [0.5, 0.5,
+    0.0]`` that is ``scheds[1](1.0)``, not ``scheds[2]``). Rounding may put a schedule's own position a
+    hair outside [0, 1] (``-7e-17`` at a join, ``1.0000000000000009`` at the end of ``[0.1] * 10``,
+    ``1.000001`` at the end of pcts that sum to ``0.9999995``): the grader's schedules accept
+    positions within ``1e-5`` of [0, 1], so you need not clamp, though the library's schedules
+    (``foundations.schedule``) refuse them, so clamping is good practice.
 
-    Checks, each raising ``ValueError`` with a message saying what was expected and what came:
-    ``pcts`` and ``scheds`` have the same length (at least 1); no pct is negative; the pcts sum to
-    1 within ``1e-6`` (so ``[0.1] * 10``, whose float sum is 0.9999999999999999, is fine).
+    Checks, each raising ``ValueError`` with a message saying what was expected and what came
+    (the grader looks for the values: the two lengths, the negative pct, or the sum): ``pcts`` and
+    ``scheds`` have the same length (at least 1); no pct is negative; the pcts sum to 1 within
+    ``1e-6`` (so ``[0.1] * 10``, whose float sum is 0.9999999999999999, is fine).
 
-    Returns a function of one float ``pos`` in [0, 1].
+    Returns a function of one float ``pos`` in [0, 1] that returns a float.
 
     Example::
 
@@ -90,9 +98,10 @@ class StopAfterNBatches(Callback):
 
     The optimizer must take exactly ``min(n, total)`` steps, where ``total`` is the number of training
     batches that ``fit`` would run without it; after the ``n``-th step, nothing else trains or
-    validates. Count the batches yourself (in ``__init__`` and an event method such as
-    ``after_step``), and stop the way ``foundations.learner`` expects: by raising
-    ``CancelTrainException`` (returning ``True`` is an error there).
+    validates (also when ``n`` is exactly ``total``: the last epoch's validation does not run). Count
+    the batches yourself (in ``__init__`` and an event method such as ``after_step``), and stop the
+    way ``foundations.learner`` expects: by raising ``CancelTrainException`` (returning ``True`` is
+    an error there). With ``n > total`` the fit runs to its end, validation included.
 
     Example::
 

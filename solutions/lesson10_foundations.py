@@ -10,7 +10,12 @@ the line that raises ``NotImplementedError`` with your code, then grade it:
 The grader compares ``cov`` and ``corr`` with ``torch.cov`` and ``torch.corrcoef`` in float64,
 ``exp_lr`` with ``torch.optim.lr_scheduler.ExponentialLR``, and ``lr_finder_should_stop`` with the
 rule as the page states it, on many sequences of losses. Use plain tensor arithmetic (``mean``,
-``sum``, ``sqrt``) for the statistics, not ``torch.cov``/``torch.var`` themselves.
+``sum``, ``sqrt``) for the statistics, not ``torch.cov``/``torch.var`` themselves (nor
+``torch.corrcoef``, ``torch.std``, ``var_mean``/``std_mean``, the ``Tensor`` methods ``.var()`` and
+``.std()``, NumPy's versions, or the library's ``foundations.stats``); and write the learning-rate
+finder's rule yourself, not with ``foundations.callbacks``. The grader checks: a call to one of those
+fails the exercise. ``cov`` and ``corr`` are about the formulas, not the dtype: the grader passes
+float64 samples and accepts a float32 result at float32 precision.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ def cov(x: Tensor, y: Tensor) -> Tensor:
 
     Formula: ``sum_i (x_i - mean(x)) * (y_i - mean(y)) / (n - 1)``, for 1-D ``x`` and ``y`` of the
     same length ``n``. This is ``torch.cov(torch.stack([x, y]))[0, 1]``. Raise ``ValueError`` (saying
-    what was expected and what came) when the lengths differ or ``n < 2``.
+    what was expected and what came: the grader looks for both lengths, or for ``n``) when the
+    lengths differ or ``n < 2``.
 
     Example::
 
@@ -44,11 +50,12 @@ def cov(x: Tensor, y: Tensor) -> Tensor:
 
 
 def corr(x: Tensor, y: Tensor) -> Tensor:
-    """Pearson's correlation of paired samples ``x`` and ``y``, a 0-d tensor in ``[-1, 1]``.
+    """Pearson's correlation of paired samples ``x`` and ``y``, a 0-d tensor in ``[-1, 1]`` (up to rounding).
 
     Formula: ``cov(x, y) / (std(x) * std(y))``; whether all three divide by ``n - 1`` or ``n`` does
     not matter, it cancels. This is ``torch.corrcoef(torch.stack([x, y]))[0, 1]``. Raise
-    ``ValueError`` when the lengths differ or ``n < 2``.
+    ``ValueError`` (saying what was expected and what came: the grader looks for both lengths, or
+    for ``n``) when the lengths differ or ``n < 2``.
 
     Example::
 
@@ -88,7 +95,7 @@ def lr_finder_should_stop(losses: Sequence[float], iteration: int, max_iter: int
     ``losses`` holds the losses of batches ``0, 1, ..., iteration`` (at least one). Return ``True``
     when the sweep is done, ``iteration >= max_iter``, or when the loss has exploded: the latest
     loss ``losses[-1]`` is NaN or infinite, or larger than ``factor`` times the smallest loss so far.
-    Otherwise return ``False``.
+    Otherwise return ``False``. The result is a Python ``bool``.
 
     Example::
 

@@ -27,7 +27,7 @@ import pytest
 import torch
 
 import foundations.datasets as fd
-from foundations.datasets import DatasetSpec, DownloadError, UnknownDatasetError, UnsafeArchiveError
+from foundations.datasets import Check, DatasetSpec, DownloadError, UnknownDatasetError, UnsafeArchiveError
 
 pytestmark = pytest.mark.data
 
@@ -111,15 +111,14 @@ def sha(data: bytes) -> str:
 
 
 def entry(name: str, data: bytes, url: str | None, path: str | None = None, folder: str | None = None) -> DatasetSpec:
-    """A test-only registry entry describing ``data`` exactly."""
+    """A test-only registry entry accepting exactly ``data`` (one version, "mirror copy", by sha256)."""
     return DatasetSpec(
         name=name,
         path=path or (f"{folder}.tgz" if folder else f"{name}.bin"),
-        size=len(data),
-        sha256=sha(data),
         url=url,
         kind="tgz" if folder else "file",
         note="test data",
+        checks=(Check("sha256", sha(data), len(data), "mirror copy", "test"),),
         folder=folder,
     )
 
@@ -179,6 +178,33 @@ def test_registry_matches_mirror_manifest() -> None:
         assert (Path(REAL_MIRROR) / ds.path).stat().st_size == ds.size, ds.name
 
 
+def test_registry_accepts_the_public_files_by_their_publishers_checks() -> None:
+    r = fd.REGISTRY
+
+    def kinds(name: str, label: str) -> list[tuple[str, str | None, int | None, str]]:
+        return [(c.kind, c.digest, c.size, c.source) for c in r[name].checks_for(label)]
+
+    for ds in r.values():  # the first check is always the mirror copy's sha256 from MANIFEST.md
+        assert ds.checks[0].kind == "sha256" and ds.checks[0].source == "course mirror MANIFEST.md", ds.name
+    assert kinds("imagenette2-160", "public file") == [
+        ("md5", "e793b78cc4c9e9a4ccc0c1155377a412", 99_003_388, "torchvision Imagenette"),
+        ("md5-first-MiB", "c475f8f7617a200ba35b9facc48443c3", 99_003_388, "fastai checks.txt"),
+    ]
+    assert kinds("imdb", "public file") == [("md5-first-MiB", "90f9b1c4ff43a90d67553c9240dc0249", 144_440_600, "fastai checks.txt")]
+    assert kinds("imdb_sample", "public file") == [("md5-first-MiB", "0842e61a9867caa2e6fbdb14fa703d61", 571_827, "fastai checks.txt")]
+    assert kinds("mnist_pkl", "public file") == [("mnist-pickle", None, None, "no published checksum for this copy")]
+    assert r["imdb"].partial("public file") and "partial" in r["imdb"].note
+    assert not r["imagenette2-160"].partial("public file"), "torchvision's md5 covers the whole file"
+    assert not r["imdb_sample"].partial("public file"), "571,827 bytes: the first MiB is the whole file"
+    assert "structure check" in r["mnist_pkl"].note and "a02cd19f81d51c426d7ca14024243ce9" in r["mnist_pkl"].note
+    for name in fd.GROUPS["mnist"]:  # the IDX files are the originals: one version, sha256 and torchvision's md5
+        assert r[name].labels == ("original file",) and [c.kind for c in r[name].checks] == ["sha256", "md5"], name
+    assert r["mnist_train_images"].checks[1].digest == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
+    assert r["wikitext-2-valid-test"].labels == ("mirror copy",)
+    for ds in r.values():
+        assert ds.labels[0] in ("mirror copy", "original file"), ds.name
+
+
 def test_unknown_name_lists_the_known_ones(cache: Path) -> None:
     with pytest.raises(UnknownDatasetError, match=r"unknown dataset 'mnits'.*known datasets: .*mnist_pkl.*wikitext-2-valid-test"):
         fd.download("mnits")
@@ -189,21 +215,66 @@ def test_unknown_name_lists_the_known_ones(cache: Path) -> None:
     assert isinstance(info.value, KeyError) and str(info.value).startswith("unknown dataset 'nope'; known")
 
 
+MIRROR_CHECK = Check("sha256", "0" * 64, 1, "mirror copy", "test")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"sha256": "abc"}, "expected sha256 as 64 lowercase hex digits"),
-        ({"size": 0}, "expected a positive size, got 0"),
         ({"path": "../x.bin"}, "expected a relative mirror path"),
         ({"path": "/etc/x.bin"}, "expected a relative mirror path"),
         ({"kind": "zip"}, "expected kind 'file' or 'tgz', got 'zip'"),
         ({"kind": "tgz"}, "needs the name of its top-level folder"),
+        ({"checks": ()}, "expected a non-empty tuple of Check, got ()"),
+        ({"checks": [MIRROR_CHECK]}, "expected a non-empty tuple of Check"),
+        ({"checks": (MIRROR_CHECK, "md5")}, "expected every check to be a Check, got str"),
+        ({"checks": (Check("md5", "0" * 32, 1, "public file", "x"),)}, "the first check must be the sha256 of the mirror's copy, got a 'md5' check"),
+        (
+            {"checks": (MIRROR_CHECK, Check("md5", "0" * 32, 5, "public file", "a"), Check("md5-first-MiB", "1" * 32, 6, "public file", "b"))},
+            "the checks labelled 'public file' disagree on the size: 5 vs 6",
+        ),
     ],
 )
 def test_dataset_entry_validation(kwargs: dict[str, object], message: str) -> None:
-    base: dict[str, object] = dict(name="t", path="t.bin", size=1, sha256="0" * 64, url=None, kind="file", note="")
+    base: dict[str, object] = dict(name="t", path="t.bin", url=None, kind="file", note="", checks=(MIRROR_CHECK,))
     with pytest.raises(ValueError, match=re.escape(message)):
         DatasetSpec(**{**base, **kwargs})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sha256", "abc", 1), "expected sha256 as 64 lowercase hex digits, got 'abc'"),
+        (("sha256", "A" * 64, 1), "expected sha256 as 64 lowercase hex digits"),
+        (("md5", "0" * 64, 1), "expected md5 as 32 lowercase hex digits"),
+        (("md5-first-MiB", "0" * 31, 1), "expected md5-first-MiB as 32 lowercase hex digits"),
+        (("sha256", "0" * 64, 0), "expected a positive size, got 0"),
+        (("sha256", "0" * 64, None), "a sha256 check needs the file's size in bytes"),
+        (("mnist-pickle", "0" * 32, None), "a structure check has no digest"),
+        (("crc32", "0" * 8, 1), "expected kind 'sha256', 'md5', 'md5-first-MiB' or 'mnist-pickle', got 'crc32'"),
+    ],
+)
+def test_check_validation(args: tuple[object, object, object], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Check(*args, "public file", "test")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expected a non-empty label and source"):
+        Check("md5", "0" * 32, 1, "public file", " ")
+
+
+def test_check_partial_and_spec_sizes() -> None:
+    small = Check("md5-first-MiB", "0" * 32, 1 << 20, "public file", "fastai checks.txt")
+    big = Check("md5-first-MiB", "0" * 32, (1 << 20) + 1, "public file", "fastai checks.txt")
+    assert not small.partial and big.partial
+    assert small.describe() == "md5 of the first MiB 000000000000... (the whole file) [fastai checks.txt]"
+    assert big.describe() == "md5 of the first MiB 000000000000... (partial: the rest of the file is unchecked) [fastai checks.txt]"
+    ds = DatasetSpec("t", "t.tgz", None, "tgz", "", (MIRROR_CHECK, big), folder="t")
+    assert ds.labels == ("mirror copy", "public file") and ds.size == 1 and ds.sha256 == "0" * 64
+    assert ds.size_of("public file") == (1 << 20) + 1 and ds.max_size == (1 << 20) + 1
+    assert ds.partial("public file") and not ds.partial("mirror copy")
+    both = DatasetSpec("t", "t.tgz", None, "tgz", "", (MIRROR_CHECK, big, Check("md5", "1" * 32, big.size, "public file", "tv")), folder="t")
+    assert not both.partial("public file"), "a whole-file md5 makes the version fully checked"
+    shape = DatasetSpec("t", "t.gz", None, "file", "", (Check("sha256", "0" * 64, 100, "mirror copy", "m"), Check("mnist-pickle", None, None, "public file", "none")))
+    assert shape.size_of("public file") is None and shape.max_size == 200, "unknown size: up to twice the largest known"
 
 
 def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,12 +307,14 @@ def test_download_over_http_with_terminal_progress(
     elapsed = time.monotonic() - start
     assert path == cache / "blob.bin"
     assert path.read_bytes() == data
-    assert (cache / "blob.bin.sha256").read_text().split() == [sha(data), "blob.bin"]
+    assert (cache / "blob.bin.sha256").read_text().splitlines() == [
+        f"{sha(data)}  blob.bin", "# accepted as: mirror copy", f"# checks: sha256:{sha(data)}:300000", "# size: 300000"
+    ], "sha256sum format first; sha256sum -c skips the # lines"
     assert leftovers(cache) == ["blob.bin", "blob.bin.sha256"]
     assert server.hits == ["/d/blob.bin"]
     out = err.getvalue()
     assert out.startswith("\rblob [------------------------------]   0.0% 0 B/300.0 kB")
-    assert out.endswith("blob: 300.0 kB from the public URL, sha256 verified".ljust(len(out.split("\r")[1])) + "\n")
+    assert out.endswith("blob: 300.0 kB from the public URL, sha256 verified (mirror copy)".ljust(len(out.split("\r")[1])) + "\n")
     assert "\n" not in out[:-1], "a terminal progress bar rewrites one line"
     # Throttled to 10 redraws a second: 300 chunks must not give 300 redraws.
     redraws = out.count("\r") - 1  # the first draw and the final message are not throttled
@@ -277,7 +350,7 @@ def test_progress_in_a_notebook_updates_one_output(
     monkeypatch.setattr(sys, "stderr", err)
     fd.download(entry("nb", data, None))
     assert calls[0] == ("nb [------------------------------]   0.0% 0 B/50.0 kB", False)
-    assert calls[-1] == ("nb: 50.0 kB from the mirror, sha256 verified", True)
+    assert calls[-1] == ("nb: 50.0 kB from the mirror, sha256 verified (mirror copy)", True)
     assert [is_update for _, is_update in calls[1:]] == [True] * (len(calls) - 1), "one display, then updates"
     assert len(calls) < 10, f"{len(calls)} display calls for 500 chunks: not throttled"
     assert err.getvalue() == ""
@@ -299,7 +372,7 @@ def test_progress_off_and_plain(cache: Path, tmp_path: Path, monkeypatch: pytest
     plain = io.StringIO()  # not a terminal: a log gets the final line only
     monkeypatch.setattr(sys, "stderr", plain)
     fd.download(entry("b", b, None))
-    assert plain.getvalue() == "b: 3.0 kB from the mirror, sha256 verified\n"
+    assert plain.getvalue() == "b: 3.0 kB from the mirror, sha256 verified (mirror copy)\n"
 
 
 def test_second_call_is_served_from_cache_without_any_request(
@@ -541,6 +614,98 @@ def test_download_with_a_patched_registry(cache: Path, tmp_path: Path, monkeypat
 
 
 # --------------------------------------------------------------------------------------------------
+# Two versions of one file: the mirror's copy and the public file
+# --------------------------------------------------------------------------------------------------
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def two_versions(
+    name: str, mirror_data: bytes, public_data: bytes, url: str | None, *, folder: str | None = None, whole_md5: bool = True
+) -> DatasetSpec:
+    """An entry shaped like imagenette2-160's: the mirror's copy by sha256; the public file by a
+    whole-file md5 (as torchvision gives it) and fastai's size and md5 of the first MiB."""
+    checks = [Check("sha256", sha(mirror_data), len(mirror_data), "mirror copy", "test MANIFEST")]
+    if whole_md5:
+        checks.append(Check("md5", md5(public_data), len(public_data), "public file", "torchvision"))
+    checks.append(Check("md5-first-MiB", md5(public_data[: 1 << 20]), len(public_data), "public file", "fastai checks.txt"))
+    path = f"{folder}.tgz" if folder else f"{name}.bin"
+    return DatasetSpec(name, path, url, "tgz" if folder else "file", "test", tuple(checks), folder=folder)
+
+
+def test_public_file_and_mirror_copy_are_both_accepted_and_named(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mirror_data, public_data = payload(3000, seed=30), payload(1_500_000, seed=31)
+    pub = tmp_path / "public"
+    pub.mkdir()
+    (pub / "two.bin").write_bytes(public_data)
+    ds = two_versions("two", mirror_data, public_data, (pub / "two.bin").as_uri())
+    monkeypatch.setitem(fd.REGISTRY, "two", ds)
+    # Online without a mirror: the public file passes torchvision's md5 and fastai's first-MiB md5.
+    assert fd.download(ds).read_bytes() == public_data
+    assert capsys.readouterr().err == (
+        "two: 1.5 MB from the public URL, md5 (torchvision) and md5 of the first MiB (fastai checks.txt) "
+        "verified (public file)\n"
+    )
+    marker = (cache / "two.bin.sha256").read_text().splitlines()
+    assert marker[:2] == [f"{sha(public_data)}  two.bin", "# accepted as: public file"]
+    assert fd.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^two\s+3\.0 kB\s+yes \(public file\)\s+file://", out, re.M), out
+    assert f"    accepts mirror copy: 3,000 bytes, sha256 {sha(mirror_data)[:12]}... [test MANIFEST]\n" in out
+    assert (
+        f"    accepts public file: 1,500,000 bytes, md5 {md5(public_data)[:12]}... [torchvision]; "
+        f"md5 of the first MiB {md5(public_data[: 1 << 20])[:12]}... [fastai checks.txt]\n"
+    ) in out, "a whole-file md5 is there, so the first-MiB one is not called partial"
+    # Another cache, with the mirror's copy in a mirror folder: that version is accepted, and named.
+    monkeypatch.setenv(fd.DATA_ENV, str(tmp_path / "cache2"))
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "two.bin").write_bytes(mirror_data)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    assert fd.download(ds).read_bytes() == mirror_data
+    assert capsys.readouterr().err == "two: 3.0 kB from the mirror, sha256 verified (mirror copy)\n"
+    assert fd._status(ds) == "yes (mirror copy)"
+    # Each cached version is trusted by its marker: neither source is needed again.
+    shutil.rmtree(mirror)
+    shutil.rmtree(pub)
+    assert fd.download(ds).read_bytes() == mirror_data
+    monkeypatch.setenv(fd.DATA_ENV, str(cache))
+    assert fd.download(ds).read_bytes() == public_data and fd._status(ds) == "yes (public file)"
+    assert capsys.readouterr().err == ""
+
+
+def test_a_first_mib_md5_is_backed_by_the_gzip_crc(
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """For imdb.tgz fastai publishes only the md5 of the first MiB: damage further in must not pass.
+    The archive's own gzip CRC is checked over the whole file before it reaches the cache."""
+    good = gzip.compress(payload(1_300_000, seed=32), mtime=0)  # incompressible: mostly stored blocks
+    bad = bytearray(good)
+    bad[(1 << 20) + 5000] ^= 0xFF  # past the first MiB, same size: the published checks still pass
+    pub = tmp_path / "public"
+    pub.mkdir()
+    (pub / "p.tgz").write_bytes(bytes(bad))
+    ds = two_versions("p", b"the mirror copy", good, (pub / "p.tgz").as_uri(), whole_md5=False)
+    assert ds.partial("public file") and md5(bytes(bad)[: 1 << 20]) == md5(good[: 1 << 20])
+    with pytest.raises(DownloadError) as info:
+        fd.download(ds)
+    msg = str(info.value)
+    assert f"it is none of the accepted versions: not the mirror copy (it is {len(good):,} bytes, expected 15); " in msg
+    assert "not the public file (its gzip stream is damaged (" in msg and "Nothing was kept in the cache" in msg
+    assert leftovers(cache) == []
+    (pub / "p.tgz").write_bytes(good)
+    fd.download(ds)
+    assert capsys.readouterr().err.endswith(
+        "p: 1.3 MB from the public URL, md5 of the first MiB (fastai checks.txt) verified, a partial check, "
+        "plus the gzip CRC of the whole file (public file)\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # Extracting archives
 # --------------------------------------------------------------------------------------------------
 
@@ -592,7 +757,7 @@ def test_untar_extracts_atomically_with_a_marker(cache: Path, tmp_path: Path, mo
     assert folder == cache / "pkg"
     assert (folder / "a.txt").read_bytes() == b"alpha\n"
     assert (folder / "sub" / "b.txt").read_bytes() == b"beta\n"
-    assert (folder / fd._UNTAR_MARKER).read_text().strip() == ds.sha256
+    assert (folder / fd._UNTAR_MARKER).read_text().splitlines()[:2] == [f"{ds.sha256}  pkg.tgz", "# accepted as: mirror copy"]
     assert leftovers(cache) == ["pkg.tgz", "pkg.tgz.sha256", "pkg/.foundations-complete", "pkg/a.txt", "pkg/sub/b.txt"]
     assert sorted(p.name for p in cache.iterdir()) == ["pkg", "pkg.tgz", "pkg.tgz.sha256"], "no temporary folders"
     # Complete: a second call neither downloads nor extracts (the archive may even be gone).
@@ -600,6 +765,22 @@ def test_untar_extracts_atomically_with_a_marker(cache: Path, tmp_path: Path, mo
     shutil.rmtree(tmp_path / "mirror")
     assert fd.untar(ds) == folder and fd.fetch("pkg", registry={"pkg": ds}) == folder
     assert not (cache / "pkg.tgz").exists()
+
+
+def test_markers_of_earlier_versions_are_still_trusted(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Caches filled before markers named the version hold one-line markers (``<sha256>  <name>``):
+    they are trusted as the version whose sha256 they name, so nothing is fetched again."""
+    ds = put_archive(tmp_path, monkeypatch, GOOD_MEMBERS)
+    folder = fd.untar(ds)
+    (cache / "pkg.tgz.sha256").write_text(f"{ds.sha256}  pkg.tgz\n")
+    (folder / fd._UNTAR_MARKER).write_text(ds.sha256 + "\n")
+    shutil.rmtree(tmp_path / "mirror")  # nothing to fetch from
+    assert fd.is_cached(ds) and fd._status(ds) == "extracted (mirror copy)"
+    assert fd.untar(ds) == folder and fd.download(ds) == cache / "pkg.tgz"
+    assert fd.verify(ds).status == "ok"
+    (folder / fd._UNTAR_MARKER).write_text("0" * 64 + "\n")  # another archive's: extracted again
+    assert fd.untar(ds) == folder, "from the cached archive, whose old marker is trusted"
+    assert (folder / fd._UNTAR_MARKER).read_text().splitlines()[:2] == [f"{ds.sha256}  pkg.tgz", "# accepted as: mirror copy"]
 
 
 def test_half_extracted_folder_is_redone(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -650,6 +831,82 @@ def test_untar_rejects_files_and_broken_archives(cache: Path, tmp_path: Path, mo
     with pytest.raises(DownloadError, match=r"bad: could not extract .*bad.tgz: ReadError"):
         fd.untar(entry("bad", junk, None, folder="bad"))
     assert not (cache / "bad").exists()
+
+
+WNIDS = ("n01440764", "n02102040")
+PUBLIC_SHAPES = [(213, 160), (160, 240), (240, 160), (160, 200), (160, 160)]  # shorter side 160, aspect kept
+
+
+def imagenette_tgz(square: bool) -> bytes:
+    """A tiny imagenette2-160 archive: {train,val}/<wnid>/*.JPEG and noisy_imagenette.csv. ``square``:
+    every image 160x160, like the mirror's squashed copy; else the public file's aspect-kept sizes."""
+    Image = pytest.importorskip("PIL.Image")
+    members: list = [dir_member("imagenette2-160")]
+    rows = ["path,noisy_labels_0,noisy_labels_1,noisy_labels_5,noisy_labels_25,noisy_labels_50,is_valid"]
+    k = 0
+    for split, per_class in (("train", (2, 1)), ("val", (1, 1))):
+        for wnid, n in zip(WNIDS, per_class):
+            for _ in range(n):
+                size = (160, 160) if square else PUBLIC_SHAPES[k]
+                buf = io.BytesIO()
+                Image.new("RGB" if k % 2 else "L", size, 40 * k).save(buf, "JPEG", quality=75)
+                rel = f"{split}/{wnid}/{wnid}_{k}.JPEG"
+                members.append(file_member(f"imagenette2-160/{rel}", buf.getvalue()))
+                rows.append(f"{rel},{wnid},{wnid},{wnid},{wnid},{wnid},{split == 'val'}")
+                k += 1
+    members.append(file_member("imagenette2-160/noisy_imagenette.csv", ("\n".join(rows) + "\n").encode()))
+    return make_tgz(members)
+
+
+def image_layout(folder: Path) -> dict[str, dict[str, list[tuple[int, int]]]]:
+    """split -> wnid -> the sizes of its images, read back with PIL."""
+    from PIL import Image
+
+    out: dict[str, dict[str, list[tuple[int, int]]]] = {}
+    for p in sorted(folder.glob("*/*/*.JPEG")):
+        with Image.open(p) as im:
+            out.setdefault(p.parent.parent.name, {}).setdefault(p.parent.name, []).append(im.size)
+    return out
+
+
+def test_both_imagenette_layouts_extract_alike(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mirror's archive holds 160x160 squashed images, the public one keeps each aspect ratio (shorter
+    side 160); both have the same tree, and the same code fetches and extracts them."""
+    square, public = imagenette_tgz(square=True), imagenette_tgz(square=False)
+    pub = tmp_path / "public"
+    pub.mkdir()
+    (pub / "imagenette2-160.tgz").write_bytes(public)
+    ds = two_versions("imagenette2-160", square, public, (pub / "imagenette2-160.tgz").as_uri(), folder="imagenette2-160")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "imagenette2-160.tgz").write_bytes(square)
+    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    from_mirror = fd.fetch("imagenette2-160", registry={"imagenette2-160": ds})
+    assert fd._status(ds) == "extracted (mirror copy)"
+    monkeypatch.delenv(fd.MIRROR_ENV)
+    monkeypatch.setenv(fd.DATA_ENV, str(tmp_path / "cache2"))
+    from_public = fd.fetch("imagenette2-160", registry={"imagenette2-160": ds})
+    assert fd._status(ds) == "extracted (public file)"
+    assert from_mirror == cache / "imagenette2-160" and from_public == tmp_path / "cache2" / "imagenette2-160"
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"imagenette2-160: {fd._human(len(square))} from the mirror, sha256 verified (mirror copy)",
+        f"imagenette2-160: {fd._human(len(public))} from the public URL, md5 (torchvision) and md5 of the first "
+        "MiB (fastai checks.txt; the whole file) verified (public file)",
+    ]
+    a, b = image_layout(from_mirror), image_layout(from_public)
+    counts = {split: {w: len(s) for w, s in classes.items()} for split, classes in a.items()}
+    assert counts == {"train": {"n01440764": 2, "n02102040": 1}, "val": {"n01440764": 1, "n02102040": 1}}
+    assert {split: {w: len(s) for w, s in classes.items()} for split, classes in b.items()} == counts
+    assert sorted(p.relative_to(from_mirror) for p in from_mirror.rglob("*")) == sorted(
+        p.relative_to(from_public) for p in from_public.rglob("*")
+    ), "the same names, folders and csv"
+    assert all(size == (160, 160) for classes in a.values() for sizes in classes.values() for size in sizes)
+    got = sorted(size for classes in b.values() for sizes in classes.values() for size in sizes)
+    assert got == sorted(PUBLIC_SHAPES) and all(min(s) == 160 for s in got), "aspect ratios kept, shorter side 160"
+    assert (from_mirror / "noisy_imagenette.csv").read_text() == (from_public / "noisy_imagenette.csv").read_text()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -703,6 +960,75 @@ def test_mnist_pickle_may_hold_only_numpy_arrays(cache: Path, tmp_path: Path, mo
     monkeypatch.setitem(fd.REGISTRY, "mnist_pkl", entry("mnist_pkl", data, None, path="mnist.pkl.gz"))
     with pytest.raises(pickle.UnpicklingError, match=r"refusing to load (posix|os)\.system"):
         fd.get_mnist(source="pkl")
+    assert not (tmp_path / "pwned").exists()
+
+
+TINY_SPLITS = (
+    ("train", (2, 1, 1, 1, 1, 1, 1, 1, 1, 1)),
+    ("valid", (1, 1, 1, 1, 1, 1, 1, 1, 1, 1)),
+    ("test", (0, 1, 0, 1, 0, 1, 0, 1, 0, 1)),
+)
+
+
+def tiny_mnist_pickle(counts: tuple[tuple[int, ...], ...], scale: float = 256.0, seed: int = 0) -> bytes:
+    """A gzipped pickle shaped like deeplearning.net's mnist.pkl.gz, with ``counts`` labels per split."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    splits = []
+    for c in counts:
+        y = np.repeat(np.arange(10), c).astype(np.int64)
+        rng.shuffle(y)
+        x = (rng.integers(0, 256, (len(y), 784)) / scale).astype(np.float32)
+        splits.append((x, y))
+    return gzip.compress(pickle.dumps(tuple(splits), protocol=2), mtime=0)
+
+
+def test_public_mnist_pickle_is_accepted_by_its_structure(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No checksum is published for the public mnist.pkl.gz: it must be a numpy-only gzipped pickle
+    of three splits with MNIST's shapes, pixel/256 scale and label counts (here: tiny counts)."""
+    import pickle
+
+    monkeypatch.setattr(fd, "_MNIST_PKL_SPLITS", TINY_SPLITS)
+    counts = tuple(c for _, c in TINY_SPLITS)
+    good = tiny_mnist_pickle(counts)
+    pub = tmp_path / "public"
+    pub.mkdir()
+    (pub / "mnist.pkl.gz").write_bytes(good)
+    # A download of unknown size may bring up to twice the largest known size (here 2 x 100,000 bytes).
+    mirror_copy = Check("sha256", sha(b"the mirror's rebuilt copy"), 100_000, "mirror copy", "test")
+    spec = DatasetSpec("mnist_pkl", "mnist.pkl.gz", (pub / "mnist.pkl.gz").as_uri(), "file", "test",
+                       (mirror_copy, fd.REGISTRY["mnist_pkl"].checks[1]))
+    monkeypatch.setitem(fd.REGISTRY, "mnist_pkl", spec)
+    m = fd.get_mnist(source="pkl")
+    assert [tuple(t.shape) for t in m] == [(11, 784), (11,), (10, 784), (10,)]
+    assert torch.bincount(m.y_train, minlength=10).tolist() == list(counts[0])
+    assert capsys.readouterr().err == (
+        f"mnist_pkl: {fd._human(len(good))} from the public URL, structure (no published checksum for this copy) "
+        "verified (public file)\n"
+    )
+    assert fd._status(spec) == "yes (public file)"
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    swapped = ((1, 2, 1, 1, 1, 1, 1, 1, 1, 1), *counts[1:])
+    for data, why in [
+        (tiny_mnist_pickle(counts, scale=255.0), "train: expected pixels scaled as pixel/256 (whole 256ths in [0, 255/256])"),
+        (tiny_mnist_pickle(((1,) * 10, *counts[1:])), "train: expected x as float32 of shape (11, 784), got ndarray of shape (10, 784)"),
+        (tiny_mnist_pickle(swapped), "train: expected label counts [2, 1, 1, 1, 1, 1, 1, 1, 1, 1], got [1, 2, 1, 1, 1, 1, 1, 1, 1, 1]"),
+        (good[:-9], "it is not a readable gzipped pickle (EOFError: "),
+        (gzip.compress(pickle.dumps(Evil(), protocol=2)), "mnist.pkl.gz: refusing to load "),
+    ]:
+        (pub / "mnist.pkl.gz").write_bytes(data)
+        with pytest.raises(DownloadError, match=r"not the mirror copy \(it is [\d,]+ bytes, expected 100,000\); not the public file \(" + re.escape(why)):
+            fd.download("mnist_pkl", force=True)
+        assert leftovers(cache) == ["mnist.pkl.gz", "mnist.pkl.gz.sha256"], "the good copy stays; nothing else is kept"
     assert not (tmp_path / "pwned").exists()
 
 

@@ -24,6 +24,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from foundations.testing import STUB_MESSAGE  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -40,7 +43,7 @@ def make_stub(source: str, name: str) -> str:
             if inside:
                 raise ValueError(f"{name}:{lineno}: BEGIN SOLUTION inside another solution block")
             inside = True
-            out.append(f'{m["indent"]}raise NotImplementedError("your code here")')
+            out.append(f'{m["indent"]}raise NotImplementedError("{STUB_MESSAGE}")')
             continue
         if END.match(line):
             if not inside:

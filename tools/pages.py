@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -31,3 +32,27 @@ def is_notebook(page: Path) -> bool:
 
 def executable_pages() -> list[Path]:
     return [p for p in toc_pages() if (ROOT / p).exists() and is_notebook(p)]
+
+
+_EXERCISE = re.compile(r"^:::+\{exercise\}\s+`(?P<name>[A-Za-z_][A-Za-z0-9_.]*)`", re.MULTILINE)
+_LESSON_PAGE = re.compile(r"^lessons/(\d+)_")
+
+
+def exercise_numbers() -> dict[str, str]:
+    """``{"lin_grad": "8.6", ...}``: each exercise's number as the book prints it (Exercise 8.6).
+
+    Exercises are numbered per lesson, counting through the lesson's pages in ``_toc.yml``'s order
+    (``book/_ext/reader.py`` numbers them the same way); an exercise's title is its function's name
+    in backticks.
+    """
+    numbers: dict[str, str] = {}
+    counters: dict[int, int] = {}
+    for page in toc_pages():
+        match = _LESSON_PAGE.match(page.as_posix())
+        if not match or not (ROOT / page).exists():
+            continue
+        lesson = int(match.group(1))
+        for ex in _EXERCISE.finditer((ROOT / page).read_text()):
+            counters[lesson] = counters.get(lesson, 0) + 1
+            numbers.setdefault(ex["name"], f"{lesson}.{counters[lesson]}")
+    return numbers

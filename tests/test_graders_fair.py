@@ -1,0 +1,216 @@
+"""The graders are fair: a plausible learner's answer gets the verdict its docstring promises.
+
+Each answer below is one a learner might write. Right ones pass even where they differ from the
+reference in ways the docstring allows (a float32 result where only the maths is graded, a schedule
+position left unclamped at -7e-17 or 1 + 9e-16); wrong ones fail with a message that names the
+cause first (a dtype, a forbidden call, a position). All the answers go into one learner's copy of
+the course (``tests/test_grading.py``'s ``learner`` fixture, ``answer`` and ``grade``), graded in a
+single subprocess; each test reads its exercise's verdict and messages from that one run.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from test_grading import answer, grade, learner, line_of
+
+# (module, function, body, verdict): one answer per exercise
+ANSWERS = {
+    # float32 where the maths is graded: a zero-initialised float32 result, filled in float64 arithmetic
+    "mse_grad": ("lesson08_backprop", """
+n = output.shape[0]
+g = torch.zeros(n, 1)
+g[:, 0] = 2.0 * (output[:, 0] - target) / n
+return g
+""", "passed"),
+    "lin_grad": ("lesson08_backprop", "return (out_grad @ w.T).float(), (x.T @ out_grad).float(), out_grad.sum(0).float()",
+                 "passed"),
+    "cov": ("lesson10_foundations", """
+if x.shape != y.shape:
+    raise ValueError(f"cov: lengths {len(x)} and {len(y)} differ")
+if len(x) < 2:
+    raise ValueError(f"cov: expected at least 2 pairs, got {len(x)}")
+total = torch.tensor(0.0)  # float32: the sum is rounded to float32 as it goes
+for a, b in zip(x - x.mean(), y - y.mean()):
+    total += a * b
+return total / (len(x) - 1)
+""", "passed"),
+    # the same mistake where the dtype is graded: the result must have a's dtype
+    "matmul_broadcast": ("lesson08_matmul", """
+c = torch.zeros(a.shape[0], b.shape[1])
+for i in range(a.shape[0]):
+    c[i] = (a[i].unsqueeze(-1) * b).sum(dim=0)
+return c
+""", "failed"),
+    # boundaries by running sum and no clamping: (1 - 0.8999999999999999) / 0.1 = 1.0000000000000009
+    "combine_scheds": ("lesson09_training", """
+if not pcts or len(pcts) != len(scheds):
+    raise ValueError(f"combine_scheds: expected one pct per schedule, got {len(pcts)} pcts and {len(scheds)} schedules")
+if min(pcts) < 0:
+    raise ValueError(f"combine_scheds: expected non-negative pcts, got {pcts}")
+if abs(sum(pcts) - 1) > 1e-6:
+    raise ValueError(f"combine_scheds: expected pcts summing to 1, got {pcts} (sum {sum(pcts):g})")
+bounds = [0.0]
+for p in pcts:
+    bounds.append(bounds[-1] + p)
+last = max(i for i, p in enumerate(pcts) if p > 0)
+
+def f(pos):
+    for i, p in enumerate(pcts):
+        if p > 0 and (pos < bounds[i + 1] or i == last):
+            return scheds[i]((pos - bounds[i]) / p)
+
+return f
+""", "passed"),
+    # cos(pi pos) where the docstring has 1 - cos: starts at end, ends at start
+    "sched_cos": ("lesson09_training", "return lambda pos: start + (1 + math.cos(math.pi * pos)) / 2 * (end - start)",
+                  "failed"),
+    # the rules: calls the docstrings rule out
+    "group_norm": ("lesson10_norm", """
+if x.shape[1] % num_groups:
+    raise ValueError(f"group_norm: expected num_groups to divide the {x.shape[1]} channels, got num_groups={num_groups}")
+return torch.nn.functional.group_norm(x, num_groups, eps=eps)
+""", "failed"),
+    "layer_norm": ("lesson10_norm", """
+dims = tuple(range(1, x.ndim))
+return (x - x.mean(dims, keepdim=True)) / (x.var(dims, keepdim=True, correction=0) + eps).sqrt()
+""", "failed"),
+    "relu_grad": ("lesson08_backprop", """
+x = x.detach().requires_grad_()
+torch.relu(x).backward(out_grad)
+return x.grad
+""", "failed"),
+    "einsum_matmul": ("lesson08_matmul", "return (a.unsqueeze(-1) * b.unsqueeze(0)).sum(1)", "failed"),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, tuple[str, str]]]:
+    """Grade every answer once: the report's lines, and (outcome, message) for each test."""
+    course = learner.__wrapped__(tmp_path_factory.mktemp("course"))
+    for name, (module, body, _) in ANSWERS.items():
+        answer(course, module, name, body)
+    for module in {m for m, _, _ in ANSWERS.values()}:  # a stub imports only what its solution needs
+        stub = course / "exercises" / f"{module}.py"
+        head = "from __future__ import annotations\n"
+        stub.write_text(stub.read_text().replace(head, head + "\nimport math\n\nimport torch\n", 1))
+    report = course / "report.xml"
+    done = grade(course, "-k", " or ".join(ANSWERS), f"--junitxml={report}")
+    cases = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        cases[case.get("name")] = ("passed", "") if bad is None else ("failed", bad.get("message", ""))
+    return done.stdout, cases
+
+
+def messages(graded: tuple[str, dict[str, tuple[str, str]]], test: str) -> list[str]:
+    """The failure messages of the cases of ``test`` (a grader test's name, without its parameters)."""
+    return [msg for name, (outcome, msg) in graded[1].items() if name.split("[")[0] == test and outcome == "failed"]
+
+
+def test_each_answer_gets_its_verdict(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    out, _ = graded
+    wrong = {}
+    for name, (_, _, verdict) in ANSWERS.items():
+        row = line_of(out, name)
+        if not row.split(" ", 2)[2].strip().startswith(verdict):
+            wrong[name] = row
+    assert not wrong, f"expected {[(n, ANSWERS[n][2]) for n in wrong]}, got {wrong}"
+
+
+def test_float32_where_the_dtype_is_graded_says_dtype_first(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    [first, *_] = messages(graded, "test_matmul_broadcast")
+    assert first.startswith(
+        "AssertionError: matmul_broadcast on a 5x784 @ 784x10 batch (MNIST-sized) (float64): "
+        "expected a float64 tensor, got float32. A float32 result usually comes from a new tensor made without dtype="
+    ), first
+    [exact] = messages(graded, "test_matmul_broadcast_exact_integers")
+    assert "expected an int64 tensor, got float32" in exact, exact
+
+
+def test_a_wrong_schedule_is_reported_at_a_position_by_value(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    docstring = messages(graded, "test_sched_cos_docstring_example")
+    assert docstring == [
+        "AssertionError: sched_cos(1.0, 3.0), the docstring's example: 2 of 3 values differ. "
+        "Largest difference 2 at pos=0: expected 1, got 3 (tolerance 1e-12 + 1e-05*|expected|)"
+    ], docstring
+    annealing = messages(graded, "test_sched_cos_against_cosine_annealing")
+    down = next(m for m in annealing if "annealing down" in m)
+    assert down.startswith(
+        "AssertionError: sched_cos(0.6, 0.2), annealing down 0.6 -> 0.2: 64 of 65 values differ. "
+        "Largest difference 0.4 at pos=64/64: expected 0.2, got 0.6"
+    ), down
+
+
+def test_forbidden_calls_are_named_with_the_line_that_made_them(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    [group, *_] = messages(graded, "test_group_norm")
+    assert re.match(
+        r"AssertionError: group_norm: you used F\.group_norm \(in group_norm, line \d+\), "
+        r"which this exercise asks you to write yourself \(mean, sum, sqrt and reshape\)$", group
+    ), group
+    [layer, *_] = messages(graded, "test_layer_norm")
+    assert re.search(r"layer_norm: you used the method \.var\(\) \(in layer_norm, line \d+\), which this exercise", layer), layer
+    [relu, *_] = messages(graded, "test_relu_grad")
+    assert re.search(r"relu_grad: you used the method \.backward\(\) \(in relu_grad, line \d+\), which the rules", relu), relu
+    [einsum, *_] = messages(graded, "test_einsum_matmul")
+    assert "einsum_matmul: expected a call to torch.einsum, found none" in einsum, einsum
+
+
+def test_an_unclamped_combine_scheds_passes_every_case(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    cases = {n: o for n, (o, _) in graded[1].items() if n.startswith("test_combine_scheds")}
+    assert len(cases) >= 15 and set(cases.values()) == {"passed"}, cases
+
+
+# ---- the rules themselves, in process ------------------------------------------------------------------
+
+
+def test_every_name_a_rule_lists_exists_in_this_torch() -> None:
+    """A misspelt name would swap nothing out and check nothing: each one must resolve here."""
+    import importlib
+
+    from exercises._rules import Forbidden, resolve
+
+    missing, graders = [], 0
+    for grader in sorted((Path(__file__).resolve().parent.parent / "exercises").glob("test_lesson*.py")):
+        module = importlib.import_module(f"exercises.{grader.stem}")
+        rules = {name: r for name, r in vars(module).items() if isinstance(r, Forbidden)}
+        graders += bool(rules)
+        missing += [f"{grader.name}: {name}: {p}" for name, r in rules.items() for p in r.paths() if resolve(p) is None]
+    assert graders == 8, f"expected rules in all 8 graders, found them in {graders}"
+    assert not missing, missing
+
+
+def test_a_forbidden_call_fails_even_when_caught_and_everything_is_put_back() -> None:
+    import sys
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    from exercises._rules import Forbidden, attempt_without
+
+    fake = types.ModuleType("fake_learner")
+    fake.__file__ = "<fake_learner>"
+    exec(compile(  # noqa: S102
+        "import torch\nfrom torch.nn.functional import group_norm\n"
+        "def sneaky(x):\n    try:\n        return group_norm(x, 2)\n    except Exception:\n        return x\n"
+        "def fair(x):\n    return (x @ x.T).var()\n",
+        fake.__file__, "exec"), fake.__dict__)
+    sys.modules[fake.__name__] = fake
+    originals = (F.group_norm, torch.Tensor.__dict__.get("var"), fake.group_norm)
+    try:
+        rules = Forbidden(("torch.nn.functional.group_norm", "torch.Tensor.var"), "this exercise asks you to write yourself")
+        with pytest.raises(AssertionError, match=r"^sneaky: you used F\.group_norm \(in sneaky, line 5\), which this"):
+            attempt_without(rules, fake.sneaky, torch.randn(2, 4, 3))
+        with pytest.raises(AssertionError, match=r"^fair: you used the method \.var\(\) \(in fair, line 9\)"):
+            attempt_without(rules, fake.fair, torch.randn(3, 3))
+        assert attempt_without(Forbidden(("torch.nn.functional.group_norm",), "x"), fake.fair, torch.ones(2, 2)).item() == 0
+    finally:
+        del sys.modules[fake.__name__]
+    assert (F.group_norm, torch.Tensor.__dict__.get("var"), fake.group_norm) == originals
+    assert torch.ones(2, 2).var().item() == 0 and (torch.ones(1, 2) @ torch.ones(2, 1)).item() == 2
