@@ -54,7 +54,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 data: setup
-	$(PY) -m foundations.datasets fetch mnist
+	$(PY) -m foundations.data fetch mnist
 
 book: data
 	$(BUILD)

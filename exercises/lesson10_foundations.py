@@ -14,7 +14,7 @@ The grader compares ``cov`` and ``corr`` with ``torch.cov`` and ``torch.corrcoef
 rule as the page states it, on many sequences of losses. Use plain tensor arithmetic (``mean``,
 ``sum``, ``sqrt``) for the statistics, not ``torch.cov``/``torch.var`` themselves (nor
 ``torch.corrcoef``, ``torch.std``, ``var_mean``/``std_mean``, the ``Tensor`` methods ``.var()`` and
-``.std()``, NumPy's versions, or the library's ``foundations.stats``); and write the learning-rate
+``.std()``, NumPy's versions, or the library's ``foundations.moments``); and write the learning-rate
 finder's rule yourself, not with ``foundations.callbacks``. The grader checks: a call to one of those
 fails the exercise. ``cov`` and ``corr`` are about the formulas, not the dtype: the grader passes
 float64 samples and accepts a float32 result at float32 precision.

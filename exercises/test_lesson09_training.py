@@ -3,7 +3,7 @@
 Run ``pytest exercises -m lesson09`` (or ``-k sched_cos``, ``-k combine_scheds``,
 ``-k stop_after_n_batches``). The schedules are compared with ``torch.optim.lr_scheduler``
 (``CosineAnnealingLR``, ``OneCycleLR``) and with ``numpy.interp`` at many positions; the callback runs
-inside ``foundations.learner.Runner`` on a tiny data set while the grader counts optimizer steps.
+inside ``foundations.learner.Learner`` on a tiny data set while the grader counts optimizer steps.
 The schedules ``combine_scheds`` is given are the grader's own: they accept float noise around [0, 1]
 (a position of -7e-17 is 0) and refuse a position clearly outside it, naming it. During your call
 ``foundations.schedule`` is swapped out (``exercises/_rules.py``).
@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from foundations.data import Dataset, get_dls
-from foundations.learner import EVENTS, Callback, DataBunch, Learner, Runner
+from foundations.data import DataBunch
+from foundations.learner import EVENTS, Callback, Learner, Order
 from foundations.losses import cross_entropy
 from foundations.nn import Linear, ReLU, Sequential
 from foundations.optim import SGD
@@ -262,7 +263,7 @@ N_TRAIN, BS, EPOCHS = 22, 4, 3  # 6 training batches an epoch (the last of 2), 1
 class Counter(Callback):
     """The grader's eyes: every event, and every optimizer step, in order."""
 
-    _order = -10  # before the learner's callback, so it sees each event before anything can stop it
+    order = Order.DEVICE - 1  # before every library callback, so it sees each event before anything can stop it
 
     def __init__(self) -> None:
         self.events: list[str] = []
@@ -279,12 +280,17 @@ def run_with(cb: Callback) -> tuple[int, list[str]]:
                               generator=torch.Generator().manual_seed(1)), c_in=5, c_out=3)
     torch.manual_seed(0)
     model = Sequential(Linear(5, 4), ReLU(), Linear(4, 3))
-    opt = SGD(model.parameters(), 0.1)
     steps = []
-    step = opt.step
-    opt.step = lambda: (steps.append(1), step())
+
+    def counted_sgd(params, lr: float) -> SGD:  # noqa: ANN001
+        opt = SGD(params, lr)
+        step = opt.step
+        opt.step = lambda: (steps.append(1), step())
+        return opt
+
     counter = Counter()
-    attempt(Runner(cbs=[cb, counter]).fit, EPOCHS, Learner(model, opt, cross_entropy, data))
+    learn = Learner(model, data, cross_entropy, opt_func=counted_sgd, lr=0.1, cbs=[counter])
+    attempt(learn.fit, EPOCHS, cbs=[cb])
     return len(steps), counter.events
 
 
@@ -296,10 +302,10 @@ def test_stop_after_n_batches_steps_exactly_n_times(ex: ModuleType, n: int) -> N
     assert steps == n, f"StopAfterNBatches({n}): expected exactly {n} optimizer steps, got {steps}"
     last_step = len(events) - 1 - events[::-1].index("after_step")
     later = [e for e in events[last_step + 1:] if e in ("begin_batch", "begin_epoch", "begin_validate")]
-    assert not later, f"StopAfterNBatches({n}): after the {n}-th step training should stop, but the Runner went on with {later}"
+    assert not later, f"StopAfterNBatches({n}): after the {n}-th step training should stop, but the Learner went on with {later}"
     assert "after_cancel_train" in events, (
         f"StopAfterNBatches({n}): expected training to be cancelled (raise CancelTrainException), "
-        f"but the Runner never fired after_cancel_train"
+        f"but the Learner never fired after_cancel_train"
     )
 
 

@@ -24,10 +24,11 @@ pytestmark = pytest.mark.lesson10
 F64 = torch.float64
 STATS = Forbidden(
     ("torch.cov", "torch.corrcoef", "torch.var", "torch.std", "torch.var_mean", "torch.std_mean", "torch.Tensor.var",
-     "torch.Tensor.std", "numpy.cov", "numpy.corrcoef", "numpy.var", "numpy.std", "foundations.stats.*"),
+     "torch.Tensor.std", "numpy.cov", "numpy.corrcoef", "numpy.var", "numpy.std", "foundations.moments.*"),
     "this exercise asks you to write yourself (mean, sum and sqrt)",
 )
-RULE = Forbidden(("foundations.callbacks.lr_finder_should_stop", "foundations.callbacks.LRFinder"),
+RULE = Forbidden(("foundations.callbacks.lr_finder_should_stop", "foundations.callbacks.LRFinder",
+                  "foundations.callbacks.lr_finder.*"),
                  "this exercise asks you to write yourself")
 
 

@@ -12,6 +12,18 @@ The ReLU itself is written in Lesson 8 (``foundations.backprop.relu``). Lesson 9
 
 Walked through in "Self-Normalizing Neural Networks" (book/papers/klambauer2017) and "Delving Deep
 into Rectifiers" (book/papers/he2015).
+
+Functions of tensors: no layers, so no ``Module`` base (a layer that applies one is
+``torch.nn.PReLU``/``torch.nn.SELU``, or ``foundations.conv.Lambda``).
+
+**The ReLU family**, each kept for its own lesson: ``foundations.backprop.relu`` (Lesson 8, the
+function, with ``relu_grad`` its hand-written gradient) and ``foundations.backprop.Relu`` (the
+same as a Lesson 8 layer with a ``bwd``); ``foundations.nn.ReLU`` (Lesson 9, a layer of the
+hand-written ``foundations.nn.Module``); ``foundations.conv.GeneralRelu`` (Lesson 10, a
+``torch.nn`` layer: ``GeneralRelu()``, that is ``GeneralRelu(leak=None, sub=None, maxv=None)``, is
+``torch.nn.ReLU``); and :func:`prelu` here (He et al. 2015: ``prelu(x, 0.0)`` is ``relu(x)``,
+``prelu(x, a)`` with a float ``a`` in ``[0, 1)`` is ``GeneralRelu(leak=a)(x)``). The library's own
+models use ``torch.nn.ReLU``.
 """
 
 from __future__ import annotations
@@ -21,30 +33,19 @@ import math
 import torch
 from torch import Tensor
 
+from foundations import checks
+
 __all__ = ["SELU_ALPHA", "SELU_LAMBDA", "prelu", "selu", "selu_constants", "selu_mapping"]
 
-#: alpha_01 of Klambauer et al. 2017 (§2, "Constructing Self-Normalizing Neural Networks"): the SELU
-#: negative-saturation constant that, with :data:`SELU_LAMBDA`, makes (mean 0, variance 1) a fixed point.
-#: Closed form: ``-sqrt(2/pi) / (erfc(1/sqrt(2)) exp(1/2) - 1)``; :func:`selu_constants` computes it.
 SELU_ALPHA = 1.6732632423543772848170429916717
-#: lambda_01 of Klambauer et al. 2017: the SELU scale (slope > 1 for positive inputs).
+"""alpha_01 of Klambauer et al. 2017 (§2, "Constructing Self-Normalizing Neural Networks"): the SELU
+negative-saturation constant that, with :data:`SELU_LAMBDA`, makes (mean 0, variance 1) a fixed point.
+Closed form: ``-sqrt(2/pi) / (erfc(1/sqrt(2)) exp(1/2) - 1)``; :func:`selu_constants` computes it
+(book/papers/klambauer2017)."""
+
 SELU_LAMBDA = 1.0507009873554804934193349852946
-
-
-def _check_tensor(fn: str, x: object) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: expected x to be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{fn}: expected a floating-point tensor, got dtype {x.dtype}")
-    return x
-
-
-def _check_real(fn: str, name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{fn}: expected {name} to be a float, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{fn}: expected a finite {name}, got {value}")
-    return float(value)
+"""lambda_01 of Klambauer et al. 2017: the SELU scale (slope > 1 for positive inputs)
+(book/papers/klambauer2017)."""
 
 
 def prelu(x: Tensor, a: Tensor | float) -> Tensor:
@@ -53,13 +54,15 @@ def prelu(x: Tensor, a: Tensor | float) -> Tensor:
     ``a`` is a float (a leaky ReLU with slope ``a``, or a PReLU whose slope is shared by every
     channel) or a tensor of shape ``(1,)`` or ``(C,)`` with ``C = x.shape[1]``, the channel axis of
     ``(N, C)`` or ``(N, C, H, W)`` inputs. He et al. 2015 learn ``a`` by backpropagation, starting
-    from 0.25. Equals ``torch.nn.functional.prelu`` (and ``leaky_relu`` for a float ``a``).
+    from 0.25. Equals ``torch.nn.functional.prelu`` (and ``leaky_relu`` for a float ``a``);
+    ``prelu(x, 0.0)`` is Lesson 8's ``foundations.backprop.relu(x)``, and for a float ``a`` in
+    ``[0, 1)`` it is ``foundations.conv.GeneralRelu(leak=a)(x)`` (see the module's "ReLU family").
     He, Zhang, Ren & Sun 2015, "Delving Deep into Rectifiers", §2.1, eq. 1 (book/papers/he2015).
 
     >>> prelu(torch.tensor([[-2.0, 3.0]]), 0.25)
     tensor([[-0.5000,  3.0000]])
     """
-    x = _check_tensor("prelu", x)
+    x = checks.tensor("prelu", "x", x, floating=True)
     if isinstance(a, Tensor):
         if a.ndim != 1 or (a.numel() != 1 and (x.ndim < 2 or a.numel() != x.shape[1])):
             channels = x.shape[1] if x.ndim >= 2 else None
@@ -70,7 +73,7 @@ def prelu(x: Tensor, a: Tensor | float) -> Tensor:
         if a.numel() > 1:
             a = a.view(1, -1, *([1] * (x.ndim - 2)))  # (C,) -> (1, C, 1, 1): one slope per channel
     else:
-        a = _check_real("prelu", "a", a)
+        a = checks.slope("prelu", a)
     return x.clamp_min(0) + a * x.clamp_max(0)
 
 
@@ -87,9 +90,9 @@ def selu(x: Tensor, lam: float = SELU_LAMBDA, alpha: float = SELU_ALPHA) -> Tens
     >>> selu(torch.tensor([1.0, 0.0, -20.0]))
     tensor([ 1.0507,  0.0000, -1.7581])
     """
-    x = _check_tensor("selu", x)
-    lam = _check_real("selu", "lam", lam)
-    alpha = _check_real("selu", "alpha", alpha)
+    x = checks.tensor("selu", "x", x, floating=True)
+    lam = checks.real("selu", "lam", lam)
+    alpha = checks.real("selu", "alpha", alpha)
     # expm1 on the clamped input: no overflow (and no inf * 0 = nan gradient) for large positive x
     return lam * torch.where(x > 0, x, alpha * torch.expm1(x.clamp_max(0)))
 
@@ -132,11 +135,9 @@ def selu_mapping(
     [0.0, 1.0]
     """
     fn = "selu_mapping"
-    mu, nu = _check_real(fn, "mu", mu), _check_real(fn, "nu", nu)
-    omega, tau = _check_real(fn, "omega", omega), _check_real(fn, "tau", tau)
-    lam, alpha = _check_real(fn, "lam", lam), _check_real(fn, "alpha", alpha)
-    if nu <= 0 or tau <= 0:
-        raise ValueError(f"{fn}: expected a positive variance nu and second moment tau, got nu={nu}, tau={tau}")
+    mu, omega = checks.real(fn, "mu", mu), checks.real(fn, "omega", omega)
+    nu, tau = checks.real(fn, "nu", nu, positive=True), checks.real(fn, "tau", tau, positive=True)  # a variance, a sum of squares
+    lam, alpha = checks.real(fn, "lam", lam), checks.real(fn, "alpha", alpha)
     m, s2 = mu * omega, nu * tau
     s = math.sqrt(s2)
     pos, neg = _Phi(m / s), _Phi(-m / s)                       # P(z > 0), P(z <= 0)

@@ -9,12 +9,21 @@ Everything is checked against PyTorch's autograd in the tests.
 Shapes: a batch ``x`` is ``(N, n_in)``; a weight matrix is ``(n_in, n_out)`` (we compute
 ``x @ w + b``, the transpose of ``torch.nn.Linear.weight``); a bias is ``(n_out,)``; the network's
 output is ``(N, 1)`` and the targets are ``(N,)``.
+
+**Base:** its own :class:`Module`, the first of the course's three: a layer that keeps its inputs
+and writes a hand-derived ``bwd``. Lesson 9's ``foundations.nn.Module`` replaces ``bwd`` by
+autograd and registers parameters; the rest of the library builds on ``torch.nn.Module``.
+:func:`relu` and :class:`Relu` are the first of the library's ReLUs (see ``foundations.activations``,
+"The ReLU family").
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from foundations import checks
+from foundations.checks import shape_str
 
 __all__ = [
     "Lin",
@@ -31,33 +40,23 @@ __all__ = [
 ]
 
 
-def _shape(x: Tensor) -> tuple[int, ...]:
-    return tuple(x.shape)
-
-
-def _check_tensor(fn: str, name: str, x: object) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
-    return x
-
-
 def _check_same_shape(fn: str, a_name: str, a: Tensor, b_name: str, b: Tensor) -> None:
     if a.shape != b.shape:
         raise ValueError(
-            f"{fn}: expected {b_name} of the same shape as {a_name} {_shape(a)}, got {_shape(b)}"
+            f"{fn}: expected {b_name} of the same shape as {a_name} {shape_str(a.shape)}, got {shape_str(b.shape)}"
         )
 
 
 def _check_output_target(fn: str, output: object, target: object) -> tuple[Tensor, Tensor]:
-    output = _check_tensor(fn, "output", output)
-    target = _check_tensor(fn, "target", target)
+    output = checks.tensor(fn, "output", output)
+    target = checks.tensor(fn, "target", target)
     if output.ndim != 2 or output.shape[1] != 1 or target.ndim != 1 or output.shape[0] != target.shape[0]:
         raise ValueError(
             f"{fn}: expected output of shape (N, 1) and target of shape (N,), "
-            f"got {_shape(output)} and {_shape(target)}"
+            f"got {shape_str(output.shape)} and {shape_str(target.shape)}"
         )
     if output.shape[0] == 0:
-        raise ValueError(f"{fn}: expected a non-empty batch, got output of shape {_shape(output)}")
+        raise ValueError(f"{fn}: expected a non-empty batch, got output of shape {shape_str(output.shape)}")
     return output, target
 
 
@@ -72,11 +71,11 @@ def lin(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
     """
     for name, t in (("x", x), ("w", w), ("b", b)):
-        _check_tensor("lin", name, t)
+        checks.tensor("lin", name, t)
     if x.ndim != 2 or w.ndim != 2 or b.ndim != 1 or x.shape[1] != w.shape[0] or w.shape[1] != b.shape[0]:
         raise ValueError(
             "lin: expected x of shape (N, n_in), w of shape (n_in, n_out) and b of shape (n_out,), "
-            f"got {_shape(x)}, {_shape(w)} and {_shape(b)}"
+            f"got {shape_str(x.shape)}, {shape_str(w.shape)} and {shape_str(b.shape)}"
         )
     return x @ w + b
 
@@ -84,9 +83,12 @@ def lin(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
 def relu(x: Tensor) -> Tensor:
     """The rectified linear unit, ``max(x, 0)`` elementwise; any shape.
 
+    The same numbers as ``torch.relu``; :func:`relu_grad` is its gradient. The library's other
+    ReLUs (``foundations.nn.ReLU``, ``foundations.conv.GeneralRelu``, ``foundations.activations.prelu``)
+    are listed in ``foundations.activations``, "The ReLU family".
     Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
     """
-    return _check_tensor("relu", "x", x).clamp_min(0.0)
+    return checks.tensor("relu", "x", x).clamp_min(0.0)
 
 
 def mse(output: Tensor, target: Tensor) -> Tensor:
@@ -121,8 +123,8 @@ def relu_grad(x: Tensor, out_grad: Tensor) -> Tensor:
     same shape, and so does the result. At ``x == 0`` we take the derivative to be 0, as PyTorch does.
     Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
     """
-    _check_tensor("relu_grad", "x", x)
-    _check_tensor("relu_grad", "out_grad", out_grad)
+    checks.tensor("relu_grad", "x", x)
+    checks.tensor("relu_grad", "out_grad", out_grad)
     _check_same_shape("relu_grad", "x", x, "out_grad", out_grad)
     return (x > 0).to(out_grad.dtype) * out_grad
 
@@ -139,7 +141,7 @@ def lin_grad(x: Tensor, w: Tensor, out_grad: Tensor) -> tuple[Tensor, Tensor, Te
     Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
     """
     for name, t in (("x", x), ("w", w), ("out_grad", out_grad)):
-        _check_tensor("lin_grad", name, t)
+        checks.tensor("lin_grad", name, t)
     if (
         x.ndim != 2
         or w.ndim != 2
@@ -149,7 +151,7 @@ def lin_grad(x: Tensor, w: Tensor, out_grad: Tensor) -> tuple[Tensor, Tensor, Te
     ):
         raise ValueError(
             "lin_grad: expected x of shape (N, n_in), w of shape (n_in, n_out) and out_grad of shape "
-            f"(N, n_out), got {_shape(x)}, {_shape(w)} and {_shape(out_grad)}"
+            f"(N, n_out), got {shape_str(x.shape)}, {shape_str(w.shape)} and {shape_str(out_grad.shape)}"
         )
     return out_grad @ w.T, x.T @ out_grad, out_grad.sum(0)
 
@@ -203,6 +205,9 @@ class Module:
 class Relu(Module):
     """ReLU layer: :func:`relu` forward; backward sets ``inp.g`` with :func:`relu_grad`.
 
+    A layer of this module's hand-written :class:`Module`; Lesson 9's ``foundations.nn.ReLU`` is the
+    same layer with autograd doing the backward pass.
+
     Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
     """
 
@@ -221,12 +226,12 @@ class Lin(Module):
     """
 
     def __init__(self, w: Tensor, b: Tensor) -> None:
-        _check_tensor("Lin", "w", w)
-        _check_tensor("Lin", "b", b)
+        checks.tensor("Lin", "w", w)
+        checks.tensor("Lin", "b", b)
         if w.ndim != 2 or b.shape != (w.shape[1],):
             raise ValueError(
                 "Lin: expected w of shape (n_in, n_out) and b of shape "
-                f"(n_out,), got {_shape(w)} and {_shape(b)}"
+                f"(n_out,), got {shape_str(w.shape)} and {shape_str(b.shape)}"
             )
         self.w, self.b = w, b
 
@@ -262,7 +267,7 @@ class Model:
 
     def __init__(self, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> None:
         for name, t in (("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)):
-            _check_tensor("Model", name, t)
+            checks.tensor("Model", name, t)
         if (
             w1.ndim != 2
             or b1.shape != (w1.shape[1],)
@@ -271,7 +276,7 @@ class Model:
         ):
             raise ValueError(
                 "Model: expected w1 (n_in, nh), b1 (nh,), w2 (nh, 1) and b2 (1,), "
-                f"got {_shape(w1)}, {_shape(b1)}, {_shape(w2)} and {_shape(b2)}"
+                f"got {shape_str(w1.shape)}, {shape_str(b1.shape)}, {shape_str(w2.shape)} and {shape_str(b2.shape)}"
             )
         self.layers: list[Module] = [Lin(w1, b1), Relu(), Lin(w2, b2)]
         self.loss = Mse()

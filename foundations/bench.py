@@ -4,6 +4,8 @@ Lesson 8 times a matrix multiply five ways, from three Python loops to ``torch.m
 the speed-ups as ratios measured in one run on one machine. :func:`timeit` does the measuring (like
 IPython's ``%timeit``, but returning numbers a page can put in a table) and :func:`format_seconds`
 prints a duration in the unit that suits it.
+
+No ``Module`` base: it times any callable.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from foundations import checks
+
 __all__ = ["Timing", "format_seconds", "timeit"]
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call of a timed function: the best and the median of ``repeat`` measurements."""
+    """Seconds per call of a timed function: the best and the median of ``repeat`` measurements.
+
+    What :func:`timeit` returns. Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul).
+    """
 
     best: float
     median: float
@@ -38,8 +45,7 @@ def format_seconds(seconds: float) -> str:
 
     Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul).
     """
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"format_seconds: expected a finite number of seconds >= 0, got {seconds!r}")
+    seconds = checks.real("format_seconds", "seconds", seconds, min=0.0)
     seconds = float(f"{seconds:.3g}")  # round first, so that 0.9996 s reads "1 s", not "1e+03 ms"
     for unit, size in (("h", 3600.0), ("min", 60.0), ("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if seconds >= size:
@@ -71,14 +77,10 @@ def timeit(
     """
     if not callable(fn):
         raise TypeError(f"timeit: expected a callable fn, got {type(fn).__name__}")
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-        raise ValueError(f"timeit: expected repeat to be an int >= 1, got {repeat!r}")
-    if isinstance(min_time, bool) or not isinstance(min_time, (int, float)) or not min_time >= 0:
-        raise ValueError(f"timeit: expected min_time to be a number of seconds >= 0, got {min_time!r}")
-    if number is not None and (isinstance(number, bool) or not isinstance(number, int) or number < 1):
-        raise ValueError(f"timeit: expected number to be None or an int >= 1, got {number!r}")
-    if not isinstance(warmup, bool):
-        raise TypeError(f"timeit: expected warmup to be True or False, got {warmup!r}")
+    repeat = checks.positive_int("timeit", "repeat", repeat)
+    min_time = checks.real("timeit", "min_time", min_time, min=0.0)  # seconds
+    number = checks.int_or_none("timeit", "number", number, min=1)
+    warmup = checks.boolean("timeit", "warmup", warmup)
 
     def run(calls: int) -> float:
         start = time.perf_counter()

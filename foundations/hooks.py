@@ -17,6 +17,10 @@ the activations without any change to the model or the training loop. This modul
   parameters that record, for every optimizer step, the gradient's norm, the weights' norm and the
   norm of the step actually taken (``|w_new - w_old|``); :class:`RecordSteps` is the callback that
   tells them when the optimizer has stepped.
+
+**Base:** hooks are PyTorch's (``register_forward_hook``, ``Tensor.register_hook``), so the modules
+hooked are ``torch.nn.Module`` objects, like every model of the library after Lesson 9's
+hand-written ``foundations.nn.Module`` (the teaching version, which has no hooks).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from foundations import checks
 from foundations.learner import Callback
 
 __all__ = [
@@ -50,7 +55,9 @@ __all__ = [
 ]
 
 HookFunc = Callable[["Hook", nn.Module, tuple[Any, ...], Any], None]
-"""What a :class:`Hook` calls after each forward pass: ``fn(hook, module, inputs, output)``."""
+"""What a :class:`Hook` calls after each forward pass: ``fn(hook, module, inputs, output)``.
+
+Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks)."""
 
 
 def _calling(ref: weakref.ReferenceType[Hook]) -> Callable[[nn.Module, tuple[Any, ...], Any], None]:
@@ -125,7 +132,7 @@ class ListContainer:
         self.items: list[Any] = list(items)
 
     def __getitem__(self, idx: int | slice | list[int] | list[bool] | Tensor) -> Any:
-        if isinstance(idx, (int, slice)) and not isinstance(idx, bool):
+        if isinstance(idx, slice) or checks.is_int(idx):
             return self.items[idx]
         if isinstance(idx, Tensor):
             idx = idx.tolist()
@@ -137,7 +144,7 @@ class ListContainer:
             if len(idx) != len(self.items):
                 raise IndexError(f"ListContainer: expected a mask of {len(self.items)} bools, got {len(idx)}")
             return [o for m, o in zip(idx, self.items) if m]
-        if not all(isinstance(i, int) and not isinstance(i, bool) for i in idx):
+        if not all(checks.is_int(i) for i in idx):
             raise TypeError(f"ListContainer: expected a list of ints or of bools, got {idx!r:.80}")
         return [self.items[i] for i in idx]
 
@@ -242,16 +249,14 @@ class ActivationStats:
 
 
 def _check_hist_args(bins: object, hist_range: object) -> tuple[int, float, float]:
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"append_stats: expected bins to be a positive int, got {bins!r}")
-    if not (isinstance(hist_range, (tuple, list)) and len(hist_range) == 2):
-        raise ValueError(f"append_stats: expected hist_range to be a pair (lo, hi), got {hist_range!r}")
-    lo, hi = hist_range
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lo, hi)):
-        raise ValueError(f"append_stats: expected finite numbers in hist_range, got {hist_range!r}")
-    if not lo < hi:
-        raise ValueError(f"append_stats: expected hist_range (lo, hi) with lo < hi, got {hist_range!r}")
-    return bins, float(lo), float(hi)
+    fn, what = "append_stats", "a pair (lo, hi) of finite numbers with lo < hi"
+    bins = checks.positive_int(fn, "bins", bins)
+    if not (isinstance(hist_range, (tuple, list)) and all(map(checks.is_real, hist_range))):
+        raise TypeError(checks.message(fn, "hist_range", what, hist_range))
+    lo, hi = (float(v) for v in hist_range) if len(hist_range) == 2 else (math.nan, math.nan)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(checks.message(fn, "hist_range", what, hist_range))
+    return bins, lo, hi
 
 
 def append_stats(
@@ -320,7 +325,7 @@ def get_min(hook: Hook, bins: slice | int) -> Tensor:
     Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks).
     """
     st = _stats("get_min", hook)
-    if isinstance(bins, int) and not isinstance(bins, bool):
+    if checks.is_int(bins):
         if not 1 <= bins <= st.bins:
             raise ValueError(f"get_min: expected between 1 and {st.bins} bins, got {bins}")
         bins = slice(0, bins)

@@ -15,8 +15,15 @@ Names, because the literature and the libraries disagree:
   ``Var(w) = 2/((1 + a^2) fan_in)`` for a (leaky) ReLU with negative slope ``a``; it equals
   ``torch.nn.init.kaiming_normal_(mode="fan_in", nonlinearity="leaky_relu", a=a)``.
 
-Weights here are stored the way the lessons multiply them, ``x @ w`` with ``w`` of shape
-``(fan_in, fan_out)``: the transpose of ``torch.nn.Linear.weight``.
+**One layout.** A weight is read in PyTorch's layout, ``(out_features, in_features)`` for
+``nn.Linear`` and ``(out_channels, in_channels, *kernel_size)`` for ``nn.Conv1d/2d/3d``
+(:func:`fan_in_fan_out`), as everywhere in the library after Lesson 8. Most functions here take the
+fans as numbers and have no layout. The one exception is :func:`init_linear`, which exists for
+Lesson 8's hand-written ``x @ w + b`` (``foundations.backprop``) and returns ``w`` of shape
+``(n_in, n_out)``, the transpose of ``torch.nn.Linear.weight``; its docstring says so.
+
+Functions of numbers and tensors: no ``Module`` base (``foundations.conv.init_cnn`` applies these
+to a ``torch.nn`` model).
 """
 
 from __future__ import annotations
@@ -26,25 +33,11 @@ import math
 import torch
 from torch import Tensor
 
+from foundations import checks
+
 __all__ = ["init_linear", "kaiming_std", "lecun_std", "xavier_std", "xavier_uniform_bound"]
 
-
-def _check_fan(name: str, value: object) -> int:
-    """Return ``value`` if it is a positive int, else raise naming ``name``, expected and actual."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name}: expected a positive int, got {value}")
-    return value
-
-
-def _check_slope(fn: str, a: object) -> float:
-    """Return the negative slope ``a`` as a float if it is a finite real number, else raise."""
-    if isinstance(a, bool) or not isinstance(a, (int, float)):
-        raise TypeError(f"{fn}: expected a to be a float, got {type(a).__name__} {a!r}")
-    if not math.isfinite(a):
-        raise ValueError(f"{fn}: expected a finite negative slope a, got {a}")
-    return float(a)
+_GENERATOR = (torch.Generator, type(None))  # a seeded generator, or None for the global random state
 
 
 def lecun_std(fan_in: int) -> float:
@@ -58,7 +51,7 @@ def lecun_std(fan_in: int) -> float:
     >>> round(lecun_std(784), 4)
     0.0357
     """
-    return 1.0 / math.sqrt(_check_fan("lecun_std: fan_in", fan_in))
+    return 1.0 / math.sqrt(checks.positive_int("lecun_std", "fan_in", fan_in))
 
 
 def xavier_std(fan_in: int, fan_out: int) -> float:
@@ -72,8 +65,8 @@ def xavier_std(fan_in: int, fan_out: int) -> float:
     >>> round(xavier_std(784, 50), 4)
     0.049
     """
-    fan_in = _check_fan("xavier_std: fan_in", fan_in)
-    fan_out = _check_fan("xavier_std: fan_out", fan_out)
+    fan_in = checks.positive_int("xavier_std", "fan_in", fan_in)
+    fan_out = checks.positive_int("xavier_std", "fan_out", fan_out)
     return math.sqrt(2.0 / (fan_in + fan_out))
 
 
@@ -87,8 +80,8 @@ def xavier_uniform_bound(fan_in: int, fan_out: int) -> float:
     >>> round(xavier_uniform_bound(784, 50), 4)
     0.0848
     """
-    fan_in = _check_fan("xavier_uniform_bound: fan_in", fan_in)
-    fan_out = _check_fan("xavier_uniform_bound: fan_out", fan_out)
+    fan_in = checks.positive_int("xavier_uniform_bound", "fan_in", fan_in)
+    fan_out = checks.positive_int("xavier_uniform_bound", "fan_out", fan_out)
     return math.sqrt(6.0 / (fan_in + fan_out))
 
 
@@ -105,34 +98,33 @@ def kaiming_std(fan_in: int, a: float = 0.0) -> float:
     >>> round(kaiming_std(784), 4)
     0.0505
     """
-    fan_in = _check_fan("kaiming_std: fan_in", fan_in)
-    a = _check_slope("kaiming_std", a)
+    fan_in = checks.positive_int("kaiming_std", "fan_in", fan_in)
+    a = checks.slope("kaiming_std", a)
     return math.sqrt(2.0 / ((1.0 + a * a) * fan_in))
 
 
 def init_linear(
     n_in: int, n_out: int, std: float, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Weights of shape ``(n_in, n_out)`` drawn from ``N(0, std^2)`` and a zero bias of shape ``(n_out,)``.
+    """``(w, b)`` for Lesson 8's ``x @ w + b``: ``w`` of shape ``(n_in, n_out)`` from ``N(0, std^2)``, ``b = 0``.
 
-    The layout matches ``x @ w + b`` for ``x`` of shape ``(N, n_in)``. Pass ``std`` from
-    :func:`lecun_std`, :func:`xavier_std` or :func:`kaiming_std`, and a seeded ``generator`` for
-    reproducible weights. Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
+    **Layout: ``(n_in, n_out)``, Lesson 8's, the transpose of PyTorch's.** This function exists for
+    the Lesson 8 pages that multiply ``x @ w`` by hand (``foundations.backprop.lin``, ``Lin``,
+    ``Model``), where ``x`` is ``(N, n_in)`` and a row of ``w`` belongs to an input; the arguments
+    come in the order of ``w``'s shape, and the weight is ``w`` (Lesson 8's name), not ``weight``.
+    Everything else in the library uses PyTorch's ``(n_out, n_in)``: to put this ``w`` in an
+    ``nn.Linear``, copy ``w.T`` into ``linear.weight``. Pass ``std`` from :func:`lecun_std`,
+    :func:`xavier_std` or :func:`kaiming_std`, and a seeded ``generator`` for reproducible weights.
+    Derived in Lesson 8, "Forward and backward passes" (lessons/08_backprop).
 
     >>> w, b = init_linear(784, 50, kaiming_std(784), torch.Generator().manual_seed(0))
     >>> tuple(w.shape), tuple(b.shape)
     ((784, 50), (50,))
     """
-    n_in = _check_fan("init_linear: n_in", n_in)
-    n_out = _check_fan("init_linear: n_out", n_out)
-    if isinstance(std, bool) or not isinstance(std, (int, float)):
-        raise TypeError(f"init_linear: expected std to be a float, got {type(std).__name__} {std!r}")
-    if not (math.isfinite(std) and std >= 0):
-        raise ValueError(f"init_linear: expected a finite std >= 0, got {std}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"init_linear: expected generator to be a torch.Generator or None, got {type(generator).__name__}"
-        )
+    n_in = checks.positive_int("init_linear", "n_in", n_in)
+    n_out = checks.positive_int("init_linear", "n_out", n_out)
+    std = checks.real("init_linear", "std", std, min=0.0)
+    checks.instance("init_linear", "generator", generator, _GENERATOR, "a torch.Generator or None")
     w = torch.randn(n_in, n_out, generator=generator) * std
     b = torch.zeros(n_out)
     return w, b
@@ -140,20 +132,10 @@ def init_linear(
 
 # ---- Lesson 9: PyTorch's defaults, fan-in/fan-out of any weight, orthogonal matrices ------------
 # Appended for Lesson 9, "Why sqrt(5)?" (lessons/09_why_sqrt5) and "Initialising deep networks"
-# (lessons/09_initializing). Unlike the functions above, these read weights in PyTorch's layout,
-# ``(out_features, in_features)`` for ``nn.Linear`` and ``(out_channels, in_channels, *kernel_size)``
-# for ``nn.Conv1d/2d/3d``, because they are used to examine PyTorch's layers.
+# (lessons/09_initializing). These read weights in PyTorch's layout, ``(out_features, in_features)``
+# for ``nn.Linear`` and ``(out_channels, in_channels, *kernel_size)`` for ``nn.Conv1d/2d/3d``.
 
 __all__ += ["fan_in_fan_out", "gain", "kaiming_uniform_bound", "orthogonal"]
-
-
-def _check_slope(fn: str, a: object) -> float:
-    """Return ``a`` as a float if it is a finite real number, else raise naming ``fn``."""
-    if isinstance(a, bool) or not isinstance(a, (int, float)):
-        raise TypeError(f"{fn}: expected a to be a float, got {type(a).__name__} {a!r}")
-    if not math.isfinite(a):
-        raise ValueError(f"{fn}: expected a finite negative slope a, got {a}")
-    return float(a)
 
 
 def gain(a: float = 0.0) -> float:
@@ -170,7 +152,7 @@ def gain(a: float = 0.0) -> float:
     >>> round(gain(5 ** 0.5), 4)
     0.5774
     """
-    a = _check_slope("gain", a)
+    a = checks.slope("gain", a)
     return math.sqrt(2.0 / (1.0 + a * a))
 
 
@@ -186,18 +168,12 @@ def fan_in_fan_out(shape: tuple[int, ...] | torch.Size) -> tuple[int, int]:
     >>> fan_in_fan_out((32, 1, 5, 5))
     (25, 800)
     """
-    if isinstance(shape, torch.Tensor) or not isinstance(shape, (tuple, list, torch.Size)):
-        raise TypeError(
-            f"fan_in_fan_out: expected a shape (a tuple of ints such as (out, in, kh, kw)), "
-            f"got {type(shape).__name__}"
-        )
-    dims = tuple(shape)
-    if len(dims) < 2:
-        raise ValueError(f"fan_in_fan_out: expected a shape with at least 2 dimensions (out, in, ...), got {dims}")
-    if not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
-        raise TypeError(f"fan_in_fan_out: expected int sizes, got {dims}")
-    if not all(d > 0 for d in dims):
-        raise ValueError(f"fan_in_fan_out: expected positive sizes, got {dims}")
+    fn, what = "fan_in_fan_out", "(out, in, *kernel_size), 2 or more positive ints"
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(checks.is_int(d) for d in shape):
+        raise TypeError(checks.message(fn, "shape", what, shape))
+    dims = tuple(int(d) for d in shape)
+    if len(dims) < 2 or not all(d > 0 for d in dims):
+        raise ValueError(checks.message(fn, "shape", what, shape))
     receptive_field = math.prod(dims[2:])
     return dims[1] * receptive_field, dims[0] * receptive_field
 
@@ -215,8 +191,8 @@ def kaiming_uniform_bound(fan_in: int, a: float = 0.0) -> float:
     >>> round(kaiming_uniform_bound(25, 5 ** 0.5), 4)
     0.2
     """
-    fan_in = _check_fan("kaiming_uniform_bound: fan_in", fan_in)
-    return gain(_check_slope("kaiming_uniform_bound", a)) * math.sqrt(3.0 / fan_in)
+    fan_in = checks.positive_int("kaiming_uniform_bound", "fan_in", fan_in)
+    return gain(checks.slope("kaiming_uniform_bound", a)) * math.sqrt(3.0 / fan_in)
 
 
 def orthogonal(
@@ -239,16 +215,10 @@ def orthogonal(
     >>> torch.allclose(q @ q.T, torch.eye(3), atol=1e-6)
     True
     """
-    n_rows = _check_fan("orthogonal: n_rows", n_rows)
-    n_cols = n_rows if n_cols is None else _check_fan("orthogonal: n_cols", n_cols)
-    if isinstance(gain, bool) or not isinstance(gain, (int, float)):
-        raise TypeError(f"orthogonal: expected gain to be a float, got {type(gain).__name__} {gain!r}")
-    if not math.isfinite(gain):
-        raise ValueError(f"orthogonal: expected a finite gain, got {gain}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"orthogonal: expected generator to be a torch.Generator or None, got {type(generator).__name__}"
-        )
+    n_rows = checks.positive_int("orthogonal", "n_rows", n_rows)
+    n_cols = checks.int_or_none("orthogonal", "n_cols", n_cols, min=1) or n_rows
+    gain = checks.real("orthogonal", "gain", gain)
+    checks.instance("orthogonal", "generator", generator, _GENERATOR, "a torch.Generator or None")
     w = torch.randn(n_rows, n_cols, generator=generator)
     wide = n_rows < n_cols
     q, r = torch.linalg.qr(w.T if wide else w)  # q: (max, min) with orthonormal columns

@@ -1,12 +1,16 @@
-"""The training loop with callbacks: DataBunch, Learner, Runner, Callback, and Lesson 9's callbacks.
+"""The training loop with callbacks, in its final form: ``Learner``, ``Callback``, the events.
 
-Derived in Lesson 9, "Callbacks" (lessons/09_callbacks), and "Annealing" (lessons/09_annealing).
-The training loop of "Mini-batch training" (lessons/09_minibatch) is short, but every idea we add
-to it (metrics, schedules, early stopping, moving batches to a GPU, ...) would make it longer.
-Instead the loop stays fixed and *announces* what it is doing: before and after each step it fires
-an **event**, and small **callback** objects react to the events they care about.
+Derived in Lesson 9, "Callbacks" (lessons/09_callbacks), where the course builds it as a ``Runner``
+beside a ``Learner`` container, and refactored into one ``Learner`` the way the 2019 course did in
+its notebook 09b (told in Lesson 11). Every idea added to training (metrics, schedules, early
+stopping, devices, mixed precision, ...) is a small **callback** reacting to the **events** the
+loop announces; the loop itself never changes.
 
-The loop, and the events it fires (``Runner.fit``)::
+Built on ``torch.nn``: ``model`` is any callable module (a ``torch.nn.Module`` in the library; Lesson
+9's hand-written :class:`foundations.nn.Module` works too), and the optimizer is whatever
+``opt_func(param_groups, lr)`` returns (:class:`foundations.optim.SGD`, ``torch.optim.SGD``, ...).
+
+The loop, and the events it fires (:meth:`Learner.fit`)::
 
     begin_fit
     for each epoch:
@@ -19,55 +23,60 @@ The loop, and the events it fires (``Runner.fit``)::
         after_epoch
     after_fit
 
-Stopping. The 2019 Lesson 9 code stopped training when a callback *returned* ``True``; Lesson 10
-replaced that with exceptions, and so do we: a callback raises :class:`CancelTrainException`
-(stop training), :class:`CancelEpochException` (skip the rest of this pass over the data) or
-:class:`CancelBatchException` (skip the rest of this batch). The loop catches each at the right
-level, fires ``after_cancel_train``/``after_cancel_epoch``/``after_cancel_batch``, and carries on
-from there; ``after_batch`` and ``after_fit`` always run. A callback that returns anything but
-``None`` is an error, so 2019-style code cannot be silently ignored.
+**Stopping** is by exception, one per level, each caught where it belongs:
+:class:`CancelTrainException` (stop training; ``after_cancel_train``), :class:`CancelEpochException`
+(skip the rest of this pass; ``after_cancel_epoch``), :class:`CancelBatchException` (skip the rest of
+this batch; ``after_cancel_batch``) and :class:`CancelStepException` (raised in ``after_backward``:
+skip this batch's optimizer step, e.g. when mixed precision finds an overflow; ``after_cancel_step``).
+``after_batch`` and ``after_fit`` always run, and gradients are always cleared after a training
+batch, so a skipped step never leaks stale gradients into the next one. **A callback returns
+nothing**: any other return value is an error (the 2019 loop stopped on ``True`` in Lesson 9 and
+silently ignored return values after its 09b refactor).
 
-Shared state lives on the runner (``run.xb``, ``run.pred``, ``run.loss``, ``run.epoch``,
-``run.n_epochs``, ``run.in_train``, ...). A callback *reads* it as ``self.loss`` (``Callback``
-delegates unknown attributes to its runner) and *writes* it as ``self.run.loss = ...``.
+**State** lives on the learner: ``learn.xb``, ``learn.yb``, ``learn.pred``, ``learn.loss``,
+``learn.epoch``, ``learn.epochs``, ``learn.iter``, ``learn.iters``, ``learn.in_train``,
+``learn.n_epochs``, ``learn.n_iter``, ``learn.model``, ``learn.opt``, ... (:data:`LEARNER_STATE`). A
+callback *reads* it as ``self.loss`` (it delegates to ``self.learn``) and *writes* it as
+``self.learn.xb = ...``; ``self.xb = ...`` in a callback raises instead of silently setting an
+attribute of the callback that the loop never reads.
+
+**Order.** Within an event, callbacks run in the order of their ``order`` (lowest first, ties in
+the order they were added). The values are named in one table, :class:`Order`.
+
+**Hyper-parameters.** A callback that sets a hyper-parameter of the optimizer names it in
+:attr:`Callback.sets` (``ParamScheduler("lr", ...)`` and ``LRFinder`` set ``"lr"``); two callbacks
+of one ``fit`` that set the same one are refused before training starts.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.axes import Axes
 from torch import Tensor
 
-from foundations.nn import Linear, Module, ReLU, Sequential
-from foundations.optim import SGD, Optimizer
+from foundations import checks
+from foundations.optim import SGD
 
 __all__ = [
     "EVENTS",
-    "AvgStats",
-    "AvgStatsCallback",
+    "LEARNER_STATE",
     "Callback",
     "CancelBatchException",
     "CancelEpochException",
+    "CancelStepException",
     "CancelTrainException",
-    "DataBunch",
     "Learner",
-    "ParamScheduler",
-    "Recorder",
-    "Runner",
+    "Order",
     "TrainEvalCallback",
+    "all_params",
     "camel2snake",
-    "get_model",
     "listify",
 ]
 
 Metric = Callable[[Tensor, Tensor], Tensor]  # a loss or metric: (pred, yb) -> 0-d tensor
-Sched = Callable[[float], float]  # a schedule: position in training -> value
 
 EVENTS: tuple[str, ...] = (
     "begin_fit",
@@ -76,6 +85,7 @@ EVENTS: tuple[str, ...] = (
     "after_pred",
     "after_loss",
     "after_backward",
+    "after_cancel_step",
     "after_step",
     "after_cancel_batch",
     "after_batch",
@@ -85,7 +95,45 @@ EVENTS: tuple[str, ...] = (
     "after_cancel_train",
     "after_fit",
 )
-"""Every event :class:`Runner` fires. Derived in Lesson 9, "Callbacks" (lessons/09_callbacks)."""
+"""Every event :class:`Learner` fires. Derived in Lesson 9, "Callbacks" (lessons/09_callbacks)."""
+
+LEARNER_STATE: frozenset[str] = frozenset(
+    {
+        "model", "data", "loss_func", "opt", "opt_func", "lr", "splitter", "cbs",
+        "xb", "yb", "pred", "loss", "epoch", "epochs", "iter", "iters", "in_train", "n_epochs", "n_iter",
+    }
+)
+"""The learner's attributes a callback reads through ``self`` but may only write as ``self.learn.<name>``.
+
+Derived in Lesson 9, "Callbacks" (lessons/09_callbacks)."""
+
+
+class Order:
+    """The one table of callback orders: within an event, lower runs first.
+
+    ======================  =====  ===========================================================
+    name                    value  who, and why there
+    ======================  =====  ===========================================================
+    ``DEVICE``              -20    :class:`~foundations.callbacks.DeviceCallback`: the batch is
+                                   on the device before anyone reads it
+    ``TRAIN_EVAL``          -10    :class:`TrainEvalCallback`: counts progress, switches
+                                   train/eval, before the callbacks that read the counts
+    ``DEFAULT``             0      everything else: metrics, the recorder, hooks, early stops
+    ``HYPER``               10     :class:`~foundations.callbacks.ParamScheduler`,
+                                   :class:`~foundations.callbacks.LRFinder`: set
+                                   hyper-parameters before the step
+    ``TRANSFORM``           20     :class:`~foundations.callbacks.BatchTransformCallback`:
+                                   reshapes the batch, on the device, last before the model
+    ======================  =====  ===========================================================
+
+    Derived in Lesson 9, "Callbacks" (lessons/09_callbacks); the table is Lesson 11's refactor.
+    """
+
+    DEVICE: ClassVar[int] = -20
+    TRAIN_EVAL: ClassVar[int] = -10
+    DEFAULT: ClassVar[int] = 0
+    HYPER: ClassVar[int] = 10
+    TRANSFORM: ClassVar[int] = 20
 
 
 # ---- small helpers ------------------------------------------------------------------------------
@@ -122,91 +170,7 @@ def camel2snake(name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", name).lower()
 
 
-# ---- data, model, learner -----------------------------------------------------------------------
-
-
-class DataBunch:
-    """A training and a validation ``DataLoader``, and how many inputs and outputs a model needs.
-
-    ``c_in`` and ``c_out`` are what a model factory needs to know: for MNIST as flat vectors,
-    ``c_in=784`` and ``c_out=10`` classes. Derived in Lesson 9, "Callbacks" (lessons/09_callbacks).
-    """
-
-    def __init__(
-        self, train_dl: Iterable[Any], valid_dl: Iterable[Any], c_in: int | None = None, c_out: int | None = None
-    ) -> None:
-        for name, dl in (("train_dl", train_dl), ("valid_dl", valid_dl)):
-            if not isinstance(dl, Iterable) or not hasattr(dl, "__len__"):
-                raise TypeError(
-                    f"DataBunch: expected {name} to be a DataLoader (iterable, with len), got {type(dl).__name__}"
-                )
-        for name, c in (("c_in", c_in), ("c_out", c_out)):
-            if c is not None and (isinstance(c, bool) or not isinstance(c, int) or c < 1):
-                raise ValueError(f"DataBunch: expected {name} to be a positive int or None, got {c!r}")
-        self.train_dl, self.valid_dl, self.c_in, self.c_out = train_dl, valid_dl, c_in, c_out
-
-    @property
-    def train_ds(self) -> Any:
-        """The training ``Dataset`` (the training ``DataLoader``'s ``ds``)."""
-        return self.train_dl.ds
-
-    @property
-    def valid_ds(self) -> Any:
-        """The validation ``Dataset``."""
-        return self.valid_dl.ds
-
-    def __repr__(self) -> str:
-        return (
-            f"DataBunch({len(self.train_dl)} training batches, {len(self.valid_dl)} validation batches, "
-            f"c_in={self.c_in}, c_out={self.c_out})"
-        )
-
-
-class Learner:
-    """What training needs, in one place: a model, its optimizer, a loss function and the data.
-
-    A plain container; :class:`Runner` does the training. Derived in Lesson 9, "Callbacks"
-    (lessons/09_callbacks).
-    """
-
-    def __init__(self, model: Callable[[Tensor], Tensor], opt: Any, loss_func: Metric, data: DataBunch) -> None:
-        if not callable(model):
-            raise TypeError(f"Learner: expected model to be callable (a Module), got {type(model).__name__}")
-        if not all(hasattr(opt, a) for a in ("step", "zero_grad", "param_groups")):
-            raise TypeError(
-                f"Learner: expected opt to be an optimizer (step, zero_grad, param_groups), got {type(opt).__name__}"
-            )
-        if not callable(loss_func):
-            raise TypeError(f"Learner: expected loss_func to be callable, got {type(loss_func).__name__}")
-        if not isinstance(data, DataBunch):
-            raise TypeError(f"Learner: expected data to be a DataBunch, got {type(data).__name__}")
-        self.model, self.opt, self.loss_func, self.data = model, opt, loss_func, data
-
-    def __repr__(self) -> str:
-        loss_name = getattr(self.loss_func, "__name__", type(self.loss_func).__name__)
-        return f"Learner(model={type(self.model).__name__}, opt={type(self.opt).__name__}, loss_func={loss_name})"
-
-
-def get_model(data: DataBunch, lr: float = 0.5, nh: int = 50) -> tuple[Module, Optimizer]:
-    """The course's MNIST MLP, ``Linear(n_in, nh) -> ReLU -> Linear(nh, c_out)``, and SGD at ``lr``.
-
-    ``n_in`` is the width of the training inputs (``data.train_ds.x.shape[1]``, 784 for MNIST);
-    ``c_out`` comes from ``data.c_out``. Derived in Lesson 9, "Callbacks" (lessons/09_callbacks).
-    """
-    if not isinstance(data, DataBunch):
-        raise TypeError(f"get_model: expected data to be a DataBunch, got {type(data).__name__}")
-    if data.c_out is None:
-        raise ValueError("get_model: expected a DataBunch with c_out (how many classes), got c_out=None")
-    if isinstance(nh, bool) or not isinstance(nh, int) or nh < 1:
-        raise ValueError(f"get_model: expected nh to be a positive int, got {nh!r}")
-    x = data.train_ds.x
-    if x.ndim != 2:
-        raise ValueError(f"get_model: expected flat inputs of shape (N, n_in), got {tuple(x.shape)}")
-    model = Sequential(Linear(x.shape[1], nh), ReLU(), Linear(nh, data.c_out))
-    return model, SGD(model.parameters(), lr)
-
-
-# ---- callbacks and the runner -------------------------------------------------------------------
+# ---- stopping -----------------------------------------------------------------------------------
 
 
 class CancelTrainException(Exception):
@@ -233,29 +197,55 @@ class CancelBatchException(Exception):
     """
 
 
+class CancelStepException(Exception):
+    """Raise in ``after_backward`` to skip this batch's optimizer step; ``after_cancel_step`` fires.
+
+    The gradients are cleared as after every training batch, so nothing stale reaches the next
+    step. Mixed precision (Lesson 12) skips a step whose gradients overflowed this way.
+    Derived in Lesson 9, "Callbacks" (lessons/09_callbacks), where the loop's exceptions are built;
+    the course added this one in Lesson 11's refactor (the 2019 notebook 09b).
+    """
+
+
+# ---- callbacks ----------------------------------------------------------------------------------
+
+
 class Callback:
     """Base class of callbacks: define methods named after the events of :data:`EVENTS`.
 
-    ``_order`` sorts callbacks (lower runs first, ties keep their order). Reading an attribute the
-    callback lacks reads the runner's (``self.loss`` is ``self.run.loss``); to *change* the runner's
-    state, assign to ``self.run.<name>``. ``name`` is the class name in snake case without
-    "Callback": a runner stores an ``AvgStatsCallback`` as ``run.avg_stats``.
+    ``order`` places it among the others (see :class:`Order`); ``sets`` names the optimizer
+    hyper-parameters it sets (two callbacks setting the same one are refused). Reading an
+    attribute the callback lacks reads the learner's (``self.loss`` is ``self.learn.loss``);
+    writing one of the learner's (:data:`LEARNER_STATE`) must say so, ``self.learn.xb = ...``.
+    ``name`` is the class name in snake case without "Callback": a learner stores an
+    ``AvgStatsCallback`` as ``learn.avg_stats``. Methods return ``None``.
     Derived in Lesson 9, "Callbacks" (lessons/09_callbacks).
     """
 
-    _order: ClassVar[int] = 0
+    order: ClassVar[int] = Order.DEFAULT
+    learn: Learner
 
-    def set_runner(self, run: Runner) -> None:
-        self.run = run
+    @property
+    def sets(self) -> tuple[str, ...]:
+        """The optimizer hyper-parameters this callback sets (``("lr",)``); none by default."""
+        return ()
 
     def __getattr__(self, k: str) -> Any:
-        # only called when normal lookup fails; never delegate dunders or `run` itself
-        if k.startswith("__") or k == "run":
+        # only called when normal lookup fails; never delegate dunders or `learn` itself
+        if k.startswith("__") or k == "learn":
             raise AttributeError(k)
-        run = self.__dict__.get("run")
-        if run is None:
-            raise AttributeError(f"{type(self).__name__} has no attribute {k!r} (and no Runner yet)")
-        return getattr(run, k)
+        learn = self.__dict__.get("learn")
+        if learn is None:
+            raise AttributeError(f"{type(self).__name__} has no attribute {k!r} (and no Learner yet)")
+        return getattr(learn, k)
+
+    def __setattr__(self, k: str, value: Any) -> None:
+        if k in LEARNER_STATE:
+            raise AttributeError(
+                f"{type(self).__name__}: `self.{k} = ...` would set an attribute of the callback, which "
+                f"the training loop never reads; to change the learner's {k}, write `self.learn.{k} = ...`"
+            )
+        object.__setattr__(self, k, value)
 
     @property
     def name(self) -> str:
@@ -270,104 +260,166 @@ class Callback:
         if res is not None:
             raise TypeError(
                 f"{type(self).__name__}.{event}: expected callbacks to return None, got {res!r}. "
-                "To stop, raise CancelTrainException, CancelEpochException or CancelBatchException."
+                "To stop or skip, raise CancelTrainException, CancelEpochException, "
+                "CancelBatchException or CancelStepException."
             )
 
 
 class TrainEvalCallback(Callback):
     """Counts progress and switches the model between training and evaluation mode.
 
-    Sets ``run.n_epochs`` (epochs done, as a float: 1.5 is halfway through the second epoch) and
-    ``run.n_iter`` (training batches done), ``model.train()`` / ``model.eval()``, and
-    ``run.in_train``. Every :class:`Runner` has one. Derived in Lesson 9, "Callbacks"
+    Sets ``learn.n_epochs`` (epochs done, as a float: 1.5 is halfway through the second epoch) and
+    ``learn.n_iter`` (training batches done), ``model.train()`` / ``model.eval()``, and
+    ``learn.in_train``. Every :class:`Learner` has one. Derived in Lesson 9, "Callbacks"
     (lessons/09_callbacks).
     """
 
+    order = Order.TRAIN_EVAL
+
     def begin_fit(self) -> None:
-        self.run.n_epochs = 0.0
-        self.run.n_iter = 0
+        self.learn.n_epochs = 0.0
+        self.learn.n_iter = 0
 
     def begin_epoch(self) -> None:
-        self.run.n_epochs = float(self.epoch)
+        self.learn.n_epochs = float(self.epoch)
         self.model.train()
-        self.run.in_train = True
+        self.learn.in_train = True
 
     def after_batch(self) -> None:
         if not self.in_train:
             return
         # computed, not accumulated, so that n_epochs / epochs is exact at every batch
-        self.run.n_epochs = self.epoch + (self.iter + 1) / self.iters
-        self.run.n_iter += 1
+        self.learn.n_epochs = self.epoch + (self.iter + 1) / self.iters
+        self.learn.n_iter += 1
 
     def begin_validate(self) -> None:
         self.model.eval()
-        self.run.in_train = False
+        self.learn.in_train = False
 
 
-def _check_callback(cb: object, source: str) -> Callback:
+def _check_callback(cb: object, where: str) -> Callback:
+    if isinstance(cb, type) and issubclass(cb, Callback):
+        raise TypeError(f"Learner: expected {where} to hold Callback objects, got the class {cb.__name__}: call it")
     if not isinstance(cb, Callback):
-        raise TypeError(f"Runner: expected {source} to give Callback objects, got {type(cb).__name__}")
+        raise TypeError(f"Learner: expected {where} to hold Callback objects, got {type(cb).__name__}")
     unknown = [a for a in dir(type(cb)) if re.match(r"(begin|after)_", a) and a not in EVENTS]
     if unknown:
         raise ValueError(
-            f"Runner: {type(cb).__name__} defines {unknown}, which are not events; the events are {list(EVENTS)}"
+            f"Learner: {type(cb).__name__} defines {unknown}, which are not events; the events are {list(EVENTS)}"
         )
     return cb
 
 
-class Runner:
-    """The training loop: ``Runner(cbs, cb_funcs).fit(epochs, learn)`` fires :data:`EVENTS`.
+def all_params(model: Any) -> list[dict[str, Any]]:
+    """The default parameter splitter: every parameter of ``model`` in one group, ``[{"params": [...]}]``.
 
-    ``cbs`` are callback objects; ``cb_funcs`` are functions (or classes, or ``partial`` s) that make
-    them. A :class:`TrainEvalCallback` always comes first. Each callback is also an attribute of the
-    runner under its ``name`` (``run.avg_stats``, ``run.recorder``). See the module docstring for
-    the loop and for how a callback stops it.
-    Derived in Lesson 9, "Callbacks" (lessons/09_callbacks).
+    A splitter turns a model into the parameter groups its optimizer gets; another one gives parts
+    of the model their own hyper-parameters. Derived in Lesson 9, "Annealing" (lessons/09_annealing).
+    """
+    return [{"params": list(model.parameters())}]
+
+
+# ---- the learner --------------------------------------------------------------------------------
+
+
+class Learner:
+    """A model, its data, a loss function and how to make its optimizer; ``fit`` trains it.
+
+    - ``model``: a callable module with ``parameters()`` (a ``torch.nn.Module``);
+    - ``data``: anything with ``train_dl`` and ``valid_dl`` (a :class:`foundations.data.DataBunch`);
+    - ``loss_func(pred, yb)``: a 0-d tensor;
+    - ``opt_func(param_groups, lr)``: the optimizer, made at the first ``fit`` (again with
+      ``reset_opt=True``) from ``splitter(model)``, a list of parameter groups (one group of every
+      parameter by default; Lesson 12's discriminative learning rates split it);
+    - ``cbs``: callbacks kept for every ``fit``; ``fit(epochs, cbs=...)`` adds some for one call.
+
+    Each callback is an attribute under its ``name`` (``learn.recorder``) while it belongs to the
+    learner. See the module's docstring for the loop, stopping, state, order and hyper-parameters.
+    Derived in Lesson 9, "Callbacks" (lessons/09_callbacks), in the form of Lesson 11's refactor.
     """
 
     def __init__(
         self,
+        model: Any,
+        data: Any,
+        loss_func: Metric,
+        opt_func: Callable[..., Any] = SGD,
+        lr: float = 1e-2,
+        splitter: Callable[[Any], Sequence[Any]] = all_params,
         cbs: Callback | Sequence[Callback] | None = None,
-        cb_funcs: Callable[[], Callback] | Sequence[Callable[[], Callback]] | None = None,
     ) -> None:
-        cbs = [_check_callback(cb, "cbs") for cb in listify(cbs)]
-        cbs += [_check_callback(f(), "cb_funcs") for f in listify(cb_funcs)]
-        self.cbs: list[Callback] = [TrainEvalCallback(), *cbs]
-        for cb in self.cbs:
-            if hasattr(self, cb.name) or cb.name in ("opt", "model", "loss_func", "data"):
-                raise ValueError(
-                    f"Runner: a callback named {cb.name!r} ({type(cb).__name__}) clashes with an attribute "
-                    "or another callback"
-                )
-            setattr(self, cb.name, cb)
-        self.learn: Learner | None = None
+        if not callable(model) or not hasattr(model, "parameters"):
+            raise TypeError(f"Learner: expected model to be a module (callable, with parameters()), got {type(model).__name__}")
+        for name in ("train_dl", "valid_dl"):
+            if not hasattr(data, name):
+                raise TypeError(f"Learner: expected data to have train_dl and valid_dl (a DataBunch), got {type(data).__name__}")
+        for name, f in (("loss_func", loss_func), ("opt_func", opt_func), ("splitter", splitter)):
+            if not callable(f):
+                raise TypeError(f"Learner: expected {name} to be callable, got {type(f).__name__}")
+        lr = checks.real("Learner", "lr", lr, positive=True)
+        self.model, self.data, self.loss_func = model, data, loss_func
+        self.opt_func, self.lr, self.splitter = opt_func, lr, splitter
+        self.opt: Any = None
         self.in_train = False
+        self.cbs: list[Callback] = []
+        self.add_cbs([TrainEvalCallback(), *listify(cbs)])
 
-    def _learner(self) -> Learner:
-        if self.learn is None:
-            raise AttributeError("Runner: there is no Learner outside fit(epochs, learn)")
-        return self.learn
+    # -- callbacks -------------------------------------------------------------------------------
 
-    @property
-    def opt(self) -> Any:
-        return self._learner().opt
+    def add_cbs(self, cbs: Callback | Sequence[Callback]) -> list[Callback]:
+        """Add callbacks to the learner; each becomes ``learn.<its name>``. Returns those added.
 
-    @property
-    def model(self) -> Any:
-        return self._learner().model
+        All are checked before any is added, so a refused one leaves the learner as it was; a
+        callback the learner already has is not added again (it would run twice per event).
+        """
+        new: list[Callback] = []
+        for cb in listify(cbs):
+            cb = _check_callback(cb, "cbs")
+            if cb not in self.cbs and cb not in new:
+                new.append(cb)
+        self._check_hypers([*self.cbs, *new])
+        names: dict[str, Callback] = {}
+        for cb in new:
+            taken = cb.name in names or (hasattr(self, cb.name) and getattr(self, cb.name) is not cb)
+            if cb.name in LEARNER_STATE or taken:
+                raise ValueError(
+                    f"Learner: a callback named {cb.name!r} ({type(cb).__name__}) clashes with an attribute "
+                    "of the learner or another callback"
+                )
+            names[cb.name] = cb
+        for cb in new:
+            object.__setattr__(cb, "learn", self)
+            setattr(self, cb.name, cb)
+            self.cbs.append(cb)
+        return new
 
-    @property
-    def loss_func(self) -> Callable[[Tensor, Tensor], Tensor]:
-        return self._learner().loss_func
+    def remove_cbs(self, cbs: Callback | Sequence[Callback]) -> None:
+        """Take callbacks off the learner (the :class:`TrainEvalCallback` stays)."""
+        for cb in listify(cbs):
+            if isinstance(cb, TrainEvalCallback):
+                raise ValueError("Learner: the TrainEvalCallback is part of every learner; it cannot be removed")
+            if cb in self.cbs:
+                self.cbs.remove(cb)
+                if self.__dict__.get(cb.name) is cb:
+                    delattr(self, cb.name)
 
-    @property
-    def data(self) -> DataBunch:
-        return self._learner().data
+    def _check_hypers(self, cbs: Sequence[Callback]) -> None:
+        setters: dict[str, Callback] = {}
+        for cb in cbs:
+            for hp in cb.sets:
+                if hp in setters:
+                    raise ValueError(
+                        f"Learner: {type(setters[hp]).__name__} and {type(cb).__name__} both set {hp!r}; "
+                        "use one of them per fit (e.g. run the LRFinder in its own fit, then schedule)"
+                    )
+                setters[hp] = cb
 
     def __call__(self, event: str) -> None:
-        """Fire ``event``: call each callback's method for it, in ``_order``."""
-        for cb in sorted(self.cbs, key=lambda cb: cb._order):
+        """Fire ``event``: call each callback's method for it, in ``order``."""
+        for cb in sorted(self.cbs, key=lambda cb: cb.order):
             cb(event)
+
+    # -- the loop --------------------------------------------------------------------------------
 
     def one_batch(self, xb: Tensor, yb: Tensor) -> None:
         """Predict, compute the loss and, when training, backpropagate and step; fire events between."""
@@ -381,14 +433,24 @@ class Runner:
             if not self.in_train:
                 return
             self.loss.backward()
-            self("after_backward")
-            self.opt.step()
-            self("after_step")
+            try:
+                self("after_backward")
+            except CancelStepException:
+                self("after_cancel_step")
+            else:
+                self.opt.step()
+                self("after_step")
         except CancelBatchException:
             self("after_cancel_batch")
+        except CancelStepException:
+            raise RuntimeError(
+                "Learner: CancelStepException skips the optimizer step, so it belongs in after_backward; "
+                "raised in another event there is no step left to skip (to skip the batch, raise "
+                "CancelBatchException)"
+            ) from None
         finally:
             if self.in_train:
-                self.opt.zero_grad()  # even after a cancelled batch: no gradient leaks into the next
+                self.opt.zero_grad()  # after every training batch, cancelled or not: nothing leaks
             self("after_batch")
 
     def all_batches(self, dl: Iterable[tuple[Tensor, Tensor]], event: str) -> None:
@@ -404,199 +466,34 @@ class Runner:
         except CancelEpochException:
             self("after_cancel_epoch")
 
-    def fit(self, epochs: int, learn: Learner) -> None:
-        """Train ``learn`` for ``epochs`` epochs, each a training pass and a validation pass."""
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"Runner.fit: expected epochs to be a positive int, got {epochs!r}")
-        if not isinstance(learn, Learner):
-            raise TypeError(f"Runner.fit: expected learn to be a Learner, got {type(learn).__name__}")
-        self.epochs, self.learn, self.loss = epochs, learn, torch.tensor(0.0)
+    def fit(self, epochs: int, cbs: Callback | Sequence[Callback] | None = None, reset_opt: bool = False) -> None:
+        """Train for ``epochs`` epochs, each a training pass and a validation pass.
+
+        ``cbs`` are callbacks for this call only; ``reset_opt=True`` makes a fresh optimizer.
+        """
+        epochs = checks.positive_int("Learner.fit", "epochs", epochs)
+        reset_opt = checks.boolean("Learner.fit", "reset_opt", reset_opt)
+        extra = self.add_cbs(cbs)
         try:
-            for cb in self.cbs:
-                cb.set_runner(self)
-            self("begin_fit")
-            for epoch in range(epochs):
-                self.epoch = epoch
-                self.all_batches(self.data.train_dl, "begin_epoch")
-                with torch.no_grad():
-                    self.all_batches(self.data.valid_dl, "begin_validate")
-                self("after_epoch")
-        except CancelTrainException:
-            self("after_cancel_train")
+            if self.opt is None or reset_opt:
+                self.opt = self.opt_func(self.splitter(self.model), self.lr)
+            self.epochs, self.loss = epochs, torch.tensor(0.0)
+            try:
+                self("begin_fit")
+                for epoch in range(epochs):
+                    self.epoch = epoch
+                    self.all_batches(self.data.train_dl, "begin_epoch")
+                    with torch.no_grad():
+                        self.all_batches(self.data.valid_dl, "begin_validate")
+                    self("after_epoch")
+            except CancelTrainException:
+                self("after_cancel_train")
+            finally:
+                self("after_fit")
         finally:
-            self("after_fit")
-            self.learn = None
-
-
-# ---- metrics ------------------------------------------------------------------------------------
-
-
-class AvgStats:
-    """The loss and metrics averaged over one pass of the data, each batch weighted by its size.
-
-    After batches of sizes ``n_b`` with mean losses ``l_b``, the average loss is
-    ``sum_b n_b l_b / sum_b n_b``, the mean over every sample, even when the last batch is smaller.
-    ``metrics`` are functions ``metric(pred, yb)`` returning a batch mean, like
-    :func:`foundations.losses.accuracy`. Derived in Lesson 9, "Callbacks" (lessons/09_callbacks).
-    """
-
-    def __init__(self, metrics: Metric | Sequence[Metric], in_train: bool) -> None:
-        self.metrics = listify(metrics)
-        for m in self.metrics:
-            if not callable(m):
-                raise TypeError(f"AvgStats: expected metrics to be functions of (pred, yb), got {type(m).__name__}")
-        self.in_train = in_train
-        self.reset()
-
-    def reset(self) -> None:
-        self.tot_loss, self.count = 0.0, 0
-        self.tot_mets = [0.0] * len(self.metrics)
-
-    @property
-    def names(self) -> list[str]:
-        return ["loss"] + [getattr(m, "__name__", type(m).__name__) for m in self.metrics]
-
-    @property
-    def all_stats(self) -> list[float]:
-        """The running sums: ``[sum of n_b * loss_b, sum of n_b * metric_b, ...]``."""
-        return [self.tot_loss, *self.tot_mets]
-
-    @property
-    def avg_stats(self) -> list[float]:
-        """``[average loss, average metric, ...]``; NaN before the first batch."""
-        return [s / self.count if self.count else math.nan for s in self.all_stats]
-
-    def accumulate(self, run: Runner) -> None:
-        """Add ``run``'s current batch: its size, loss and metrics."""
-        bn = run.xb.shape[0]
-        self.count += bn
-        self.tot_loss += run.loss.item() * bn
-        for i, m in enumerate(self.metrics):
-            self.tot_mets[i] += float(m(run.pred, run.yb)) * bn
+            self.remove_cbs(extra)
 
     def __repr__(self) -> str:
-        mode = "train" if self.in_train else "valid"
-        if not self.count:
-            return f"{mode}: no batches yet"
-        return f"{mode}: " + ", ".join(f"{n} {v:.4f}" for n, v in zip(self.names, self.avg_stats))
-
-
-class AvgStatsCallback(Callback):
-    """Averages the loss and ``metrics`` over each epoch's training and validation passes; prints them.
-
-    ``run.avg_stats.train_stats`` and ``run.avg_stats.valid_stats`` are :class:`AvgStats`.
-    Derived in Lesson 9, "Callbacks" (lessons/09_callbacks).
-    """
-
-    def __init__(self, metrics: Metric | Sequence[Metric], verbose: bool = True) -> None:
-        self.train_stats = AvgStats(metrics, True)
-        self.valid_stats = AvgStats(metrics, False)
-        self.verbose = verbose
-
-    def begin_epoch(self) -> None:
-        self.train_stats.reset()
-        self.valid_stats.reset()
-
-    def after_loss(self) -> None:
-        stats = self.train_stats if self.in_train else self.valid_stats
-        with torch.no_grad():
-            stats.accumulate(self.run)
-
-    def after_epoch(self) -> None:
-        if self.verbose:
-            print(f"epoch {self.epoch + 1}: {self.train_stats} | {self.valid_stats}")
-
-
-# ---- recording and scheduling hyper-parameters --------------------------------------------------
-
-
-class Recorder(Callback):
-    """Records, for every training batch, the learning rate of each parameter group and the loss.
-
-    ``lrs[i]`` is the list of learning rates of parameter group ``i``; ``losses`` the list of
-    training losses, as floats. Derived in Lesson 9, "Annealing" (lessons/09_annealing).
-    """
-
-    def begin_fit(self) -> None:
-        self.lrs: list[list[float]] = [[] for _ in self.opt.param_groups]
-        self.losses: list[float] = []
-
-    def after_batch(self) -> None:
-        if not self.in_train:
-            return
-        for pg, lrs in zip(self.opt.param_groups, self.lrs):
-            lrs.append(float(pg["lr"]))
-        self.losses.append(self.loss.detach().item())
-
-    def plot_lr(self, pgid: int = -1, ax: Axes | None = None, label: str | None = None) -> Axes:
-        """Plot the learning rate of parameter group ``pgid`` (default: the last) against the batch.
-
-        Draws on ``ax`` (a new figure if ``None``) with the legend entry ``label``; returns the axes.
-        """
-        if not hasattr(self, "lrs"):
-            raise ValueError("Recorder.plot_lr: nothing recorded yet: run fit first")
-        n = len(self.lrs)
-        if isinstance(pgid, bool) or not isinstance(pgid, int) or not -n <= pgid < n:
-            raise ValueError(
-                f"Recorder.plot_lr: expected pgid in [{-n}, {n}) for {n} parameter groups, got {pgid!r}"
-            )
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(self.lrs[pgid], label=label or f"parameter group {pgid % n}")
-        ax.set(title="Learning rate during training", xlabel="training batch", ylabel="learning rate")
-        ax.legend()
-        return ax
-
-    def plot_loss(self, ax: Axes | None = None, label: str | None = None) -> Axes:
-        """Plot the training loss of every batch on ``ax`` (new figure if ``None``); return the axes."""
-        if not hasattr(self, "losses"):
-            raise ValueError("Recorder.plot_loss: nothing recorded yet: run fit first")
-        if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(self.losses, label=label or "training loss (per batch)")
-        ax.set(title="Training loss", xlabel="training batch", ylabel="loss")
-        ax.legend()
-        return ax
-
-
-class ParamScheduler(Callback):
-    """Before every training batch, sets hyper-parameter ``pname`` of each parameter group by schedule.
-
-    ``sched_funcs`` is one schedule (used for every group) or a list with one per parameter group;
-    a schedule is a function of ``pos = n_epochs / epochs`` in [0, 1) (see
-    :mod:`foundations.schedule`). Derived in Lesson 9, "Annealing" (lessons/09_annealing).
-    """
-
-    _order = 1
-
-    def __init__(self, pname: str, sched_funcs: Sched | Sequence[Sched]) -> None:
-        if not isinstance(pname, str):
-            raise TypeError(f"ParamScheduler: expected pname to be a str such as 'lr', got {type(pname).__name__}")
-        for f in listify(sched_funcs):
-            if not callable(f):
-                raise TypeError(f"ParamScheduler: expected schedules (functions of pos), got {type(f).__name__}")
-        self.pname, self.sched_funcs = pname, sched_funcs
-
-    def begin_fit(self) -> None:
-        pgs = self.opt.param_groups
-        one_each = isinstance(self.sched_funcs, (list, tuple))
-        funcs = list(self.sched_funcs) if one_each else [self.sched_funcs] * len(pgs)
-        if len(funcs) != len(pgs):
-            raise ValueError(
-                f"ParamScheduler: expected one schedule per parameter group ({len(pgs)}), got {len(funcs)}"
-            )
-        for i, pg in enumerate(pgs):
-            if self.pname not in pg:
-                raise ValueError(
-                    f"ParamScheduler: expected parameter group {i} to have {self.pname!r}, got keys {sorted(pg)}"
-                )
-        self.funcs = funcs
-
-    def set_param(self) -> None:
-        pos = self.n_epochs / self.epochs
-        for pg, f in zip(self.opt.param_groups, self.funcs):
-            pg[self.pname] = f(pos)
-
-    def begin_batch(self) -> None:
-        if self.in_train:
-            self.set_param()
+        loss_name = getattr(self.loss_func, "__name__", type(self.loss_func).__name__)
+        names = ", ".join(type(cb).__name__ for cb in self.cbs)
+        return f"Learner(model={type(self.model).__name__}, loss_func={loss_name}, lr={self.lr:g}, cbs=[{names}])"

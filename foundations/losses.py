@@ -12,6 +12,9 @@ logits of +-1000.
 
 Shapes: logits are ``(N, C)`` (a batch of ``N`` rows of ``C`` class scores), targets are ``(N,)``
 int64 class indices in ``[0, C)``. The losses return 0-d tensors (the mean over the batch).
+
+Functions of tensors: no ``Module`` base (``torch.nn.CrossEntropyLoss`` is the layer form; the
+``Learner`` takes the function, ``loss_func=cross_entropy``).
 """
 
 from __future__ import annotations
@@ -19,21 +22,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from foundations import checks
+from foundations.checks import shape_str
+
 __all__ = ["accuracy", "cross_entropy", "log_softmax", "logsumexp", "nll", "softmax"]
-
-
-def _shape(x: Tensor) -> tuple[int, ...]:
-    return tuple(x.shape)
 
 
 def _check_scores(fn: str, name: str, x: object) -> Tensor:
     """``x`` must be a floating-point tensor with at least one dimension and a non-empty last one."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{fn}: expected {name} of a floating-point dtype, got {x.dtype}")
+    x = checks.tensor(fn, name, x, floating=True)
     if x.ndim == 0 or x.shape[-1] == 0:
-        raise ValueError(f"{fn}: expected {name} of shape (..., C) with C >= 1, got {_shape(x)}")
+        raise ValueError(f"{fn}: expected {name} of shape (..., C) with C >= 1, got {shape_str(x)}")
     return x
 
 
@@ -41,17 +40,15 @@ def _check_batch(fn: str, name: str, scores: object, target: object) -> tuple[Te
     """``scores`` must be ``(N, C)`` floats with ``N >= 1``; ``target`` ``(N,)`` int64 in ``[0, C)``."""
     scores = _check_scores(fn, name, scores)
     if scores.ndim != 2:
-        raise ValueError(f"{fn}: expected {name} of shape (N, C), got {_shape(scores)}")
+        raise ValueError(f"{fn}: expected {name} of shape (N, C), got {shape_str(scores)}")
     n, c = scores.shape
     if n == 0:
-        raise ValueError(f"{fn}: expected a non-empty batch, got {name} of shape {_shape(scores)}")
-    if not isinstance(target, Tensor):
-        raise TypeError(f"{fn}: expected target to be a torch.Tensor, got {type(target).__name__}")
-    if target.dtype != torch.int64:
-        raise TypeError(f"{fn}: expected target of dtype torch.int64 (class indices), got {target.dtype}")
+        raise ValueError(f"{fn}: expected a non-empty batch, got {name} of shape {shape_str(scores)}")
+    if not isinstance(target, Tensor) or target.dtype != torch.int64:
+        raise TypeError(checks.message(fn, "target", "a torch.int64 tensor of class indices", target))
     if target.shape != (n,):
         raise ValueError(
-            f"{fn}: expected target of shape ({n},) to match a batch of {n} inputs, got {_shape(target)}"
+            f"{fn}: expected target of shape ({n},) to match a batch of {n} inputs, got {shape_str(target)}"
         )
     lo, hi = int(target.min()), int(target.max())
     if lo < 0 or hi >= c:

@@ -4,6 +4,8 @@ Lesson 8 builds a matrix multiply in four steps: three Python loops, then an ele
 product, then broadcasting over a whole row, then ``einsum``. The broadcasting version is the one
 kept here, with the broadcasting rules themselves (:func:`broadcast_shape`) and the Frobenius norm
 the lesson uses to talk about the size of a matrix.
+
+Functions of tensors: no ``Module`` base.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from collections.abc import Sequence
 
 import torch
 
+from foundations import checks
+from foundations.checks import shape_str
+
 __all__ = ["broadcast_shape", "frobenius_norm", "matmul"]
-
-
-def _shape(t: torch.Tensor) -> tuple[int, ...]:
-    return tuple(t.shape)
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -39,7 +40,7 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(
             "matmul: expected a of shape (n, k) and b of shape (k, m), "
-            f"got {_shape(a)} and {_shape(b)}"
+            f"got {shape_str(a)} and {shape_str(b)}"
         )
     if a.dtype != b.dtype:
         raise TypeError(
@@ -70,7 +71,7 @@ def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:
                 "broadcast_shape: expected each shape to be a tuple of ints, "
                 f"got {type(s).__name__} {s!r}"
             )
-        if not all(isinstance(d, int) and not isinstance(d, bool) for d in s):
+        if not all(checks.is_int(d) for d in s):
             raise TypeError(
                 f"broadcast_shape: expected each shape to be a tuple of ints, got {tuple(s)!r}"
             )
@@ -104,12 +105,5 @@ def frobenius_norm(m: torch.Tensor) -> torch.Tensor:
     >>> frobenius_norm(torch.tensor([[3., 0.], [0., 4.]]))
     tensor(5.)
     """
-    if not isinstance(m, torch.Tensor):
-        raise TypeError(f"frobenius_norm: expected a torch.Tensor, got {type(m).__name__}")
-    if m.ndim != 2:
-        raise ValueError(
-            f"frobenius_norm: expected a matrix of shape (n, m), got shape {_shape(m)}"
-        )
-    if not m.is_floating_point():
-        raise TypeError(f"frobenius_norm: expected a floating-point matrix, got {m.dtype}")
+    m = checks.tensor("frobenius_norm", "m", m, ndim=2, floating=True)
     return (m * m).sum().sqrt()

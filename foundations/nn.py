@@ -1,5 +1,13 @@
 """Layers that know their parameters: ``Parameter``, ``Module``, ``Linear``, ``ReLU``, ``Sequential``.
 
+**The teaching version.** This hand-written :class:`Module` exists to show how ``torch.nn.Module``
+works; after Lesson 9 the library builds on ``torch.nn`` only (``foundations.norm``, ``conv``,
+``models``, ``residual`` and ``hooks`` take and make ``torch.nn.Module`` objects), and the two are
+not mixed: assigning a ``torch.nn.Module`` to one of ours raises. It is the second of the course's
+three bases: Lesson 8's ``foundations.backprop.Module`` (a hand-written backward), this one
+(autograd and a parameter registry), then ``torch.nn.Module``. A model built from it still trains
+in the ``foundations.learner.Learner``, which needs only ``parameters()``, ``train()`` and ``eval()``.
+
 Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch). Lesson 8 wrote the backward pass
 by hand; from here on autograd computes gradients, and what a layer needs is a way to *list its
 parameters*, so that an optimizer can update them without us naming every weight. The trick is
@@ -27,6 +35,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from foundations import checks
+
 __all__ = ["Linear", "Module", "Parameter", "ReLU", "Sequential", "is_parameter"]
 
 _MARK = "_foundations_parameter"
@@ -43,10 +53,7 @@ def Parameter(data: Tensor) -> Tensor:  # noqa: N802 (named like the class it st
     >>> p.requires_grad, is_parameter(p), is_parameter(torch.zeros(3))
     (True, True, False)
     """
-    if not isinstance(data, Tensor):
-        raise TypeError(f"Parameter: expected a torch.Tensor, got {type(data).__name__}")
-    if not data.is_floating_point():
-        raise TypeError(f"Parameter: expected a floating-point tensor, got dtype {data.dtype}")
+    data = checks.tensor("Parameter", "data", data, floating=True)
     p = data.detach().requires_grad_(True)
     setattr(p, _MARK, True)
     return p
@@ -171,8 +178,7 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Set ``training = mode`` on this module and every module below it; returns ``self``."""
-        if not isinstance(mode, bool):
-            raise TypeError(f"train: expected mode to be a bool, got {type(mode).__name__} {mode!r}")
+        checks.boolean("train", "mode", mode)
         for m in self.modules():
             m.training = mode
         return self
@@ -192,14 +198,6 @@ class Module:
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _check_features(fn: str, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{fn}: expected {name} to be a positive int, got {type(value).__name__} {value!r}")
-    if value <= 0:
-        raise ValueError(f"{fn}: expected {name} to be a positive int, got {value}")
-    return value
-
-
 class Linear(Module):
     """``x @ weight.T + bias`` for ``x`` of shape ``(N, n_in)``: a fully connected layer.
 
@@ -214,17 +212,17 @@ class Linear(Module):
 
     def __init__(self, n_in: int, n_out: int, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.n_in = _check_features("Linear", "n_in", n_in)
-        self.n_out = _check_features("Linear", "n_out", n_out)
+        self.n_in = n_in = checks.positive_int("Linear", "n_in", n_in)
+        self.n_out = n_out = checks.positive_int("Linear", "n_out", n_out)
+        checks.instance("Linear", "generator", generator, (torch.Generator, type(None)), "a torch.Generator or None")
         bound = 1.0 / math.sqrt(n_in)
         self.weight = Parameter(torch.empty(n_out, n_in).uniform_(-bound, bound, generator=generator))
         self.bias = Parameter(torch.empty(n_out).uniform_(-bound, bound, generator=generator))
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"Linear: expected a torch.Tensor input, got {type(x).__name__}")
+        x = checks.tensor("Linear", "x", x)
         if x.ndim != 2 or x.shape[1] != self.n_in:
-            raise ValueError(f"Linear: expected input of shape (N, {self.n_in}), got {tuple(x.shape)}")
+            raise ValueError(f"Linear: expected input of shape (N, {self.n_in}), got {checks.shape_str(x)}")
         return x @ self.weight.t() + self.bias
 
     def extra_repr(self) -> str:
@@ -234,13 +232,15 @@ class Linear(Module):
 class ReLU(Module):
     """The rectified linear unit ``max(x, 0)``, elementwise, as a module (no parameters).
 
+    Lesson 8's ``foundations.backprop.relu`` as a layer of this teaching :class:`Module`, so that it
+    can sit in our :class:`Sequential`; in ``torch.nn`` models (the rest of the library) the same
+    layer is ``torch.nn.ReLU``, which is also ``foundations.conv.GeneralRelu()``. The library's
+    ReLUs are listed in ``foundations.activations``, "The ReLU family".
     Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
     """
 
     def forward(self, x: Tensor) -> Tensor:
-        if not isinstance(x, Tensor):
-            raise TypeError(f"ReLU: expected a torch.Tensor input, got {type(x).__name__}")
-        return x.clamp_min(0.0)
+        return checks.tensor("ReLU", "x", x).clamp_min(0.0)
 
 
 class Sequential(Module):

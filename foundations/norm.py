@@ -21,6 +21,10 @@ uses running statistics in training too.
 Each layer equals its PyTorch counterpart in float64, in training and evaluation mode, running
 statistics and gradients included (``tests/test_norm.py``); :class:`BatchNorm`'s ``state_dict`` loads
 into ``torch.nn.BatchNorm2d``. The papers are read in book/papers/ioffe2015 and book/papers/normalisers.
+
+**Base:** ``torch.nn.Module``, like the rest of the library after Lesson 9's hand-written
+``foundations.nn.Module`` (the teaching version): parameters are ``nn.Parameter``, running
+statistics are registered buffers, so ``.to``, ``state_dict`` and ``train``/``eval`` work as in PyTorch.
 """
 
 from __future__ import annotations
@@ -30,31 +34,13 @@ import math
 import torch
 from torch import Tensor, nn
 
+from foundations import checks
+from foundations.checks import shape_str
+
 __all__ = ["BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "RunningBatchNorm"]
 
 
 # ---- argument checks ----------------------------------------------------------------------------
-
-
-def _check_int(layer: str, name: str, value: object) -> int:
-    """``value`` if it is a positive int, else a ``TypeError``/``ValueError`` naming what came."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{layer}: expected {name} to be a positive int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{layer}: expected {name} to be a positive int, got {value}")
-    return value
-
-
-def _check_real(layer: str, name: str, value: object, low: float, high: float, low_open: bool) -> float:
-    """``value`` as a float if it is a real number in ``(low, high]`` (``low_open``) or ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{layer}: expected {name} to be a number, got {type(value).__name__} {value!r}")
-    v = float(value)
-    inside = (low < v if low_open else low <= v) and v <= high
-    if not inside:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise ValueError(f"{layer}: expected {name} in {interval}, got {value!r}")
-    return v
 
 
 def _check_input(
@@ -73,10 +59,7 @@ def _check_input(
     through float32 buffers fails deep inside ``lerp_`` in training, and in evaluation silently
     comes out in float64.
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{layer}: expected a tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{layer}: expected a floating-point tensor, got dtype {x.dtype}")
+    x = checks.tensor(layer, "x", x, floating=True)
     for what, t in (like or {}).items():
         if t is not None and t.dtype != x.dtype:
             raise TypeError(
@@ -90,7 +73,7 @@ def _check_input(
         layouts = {2: f"(N, {c})", 4: f"(N, {c}, H, W)"}
         wanted, ndim_ok = " or ".join(layouts[d] for d in ndims), x.ndim in ndims
     if not ndim_ok or (nf is not None and x.shape[1] != nf):
-        raise ValueError(f"{layer}: expected input of shape {wanted}, got {tuple(x.shape)}")
+        raise ValueError(f"{layer}: expected input of shape {wanted}, got {shape_str(x)}")
     return x
 
 
@@ -126,9 +109,9 @@ class BatchNorm(nn.Module):
 
     def __init__(self, nf: int, mom: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__()
-        self.nf = _check_int("BatchNorm", "nf", nf)
-        self.mom = _check_real("BatchNorm", "mom", mom, 0.0, 1.0, low_open=False)
-        self.eps = _check_real("BatchNorm", "eps", eps, 0.0, math.inf, low_open=True)
+        self.nf = checks.positive_int("BatchNorm", "nf", nf)
+        self.mom = checks.real("BatchNorm", "mom", mom, min=0.0, max=1.0)
+        self.eps = checks.real("BatchNorm", "eps", eps, positive=True)
         self.weight = nn.Parameter(torch.ones(nf))
         self.bias = nn.Parameter(torch.zeros(nf))
         self.register_buffer("running_mean", torch.zeros(nf))
@@ -141,7 +124,7 @@ class BatchNorm(nn.Module):
         n = x.numel() // self.nf  # values per channel
         if n < 2:
             raise ValueError(
-                f"BatchNorm: expected more than 1 value per channel in training, got input of shape {tuple(x.shape)}"
+                f"BatchNorm: expected more than 1 value per channel in training, got input of shape {shape_str(x)}"
             )
         mean = x.mean(dims)
         var = (x - mean.view(_channel_shape(x))).pow(2).mean(dims)  # biased: divides by n
@@ -187,7 +170,7 @@ class LayerNorm(nn.Module):
 
     def __init__(self, eps: float = 1e-5) -> None:
         super().__init__()
-        self.eps = _check_real("LayerNorm", "eps", eps, 0.0, math.inf, low_open=True)
+        self.eps = checks.real("LayerNorm", "eps", eps, positive=True)
         self.weight = nn.Parameter(torch.ones(1))
         self.bias = nn.Parameter(torch.zeros(1))
 
@@ -215,11 +198,9 @@ class InstanceNorm(nn.Module):
 
     def __init__(self, nf: int, eps: float = 1e-5, affine: bool = True) -> None:
         super().__init__()
-        self.nf = _check_int("InstanceNorm", "nf", nf)
-        self.eps = _check_real("InstanceNorm", "eps", eps, 0.0, math.inf, low_open=True)
-        if not isinstance(affine, bool):
-            raise TypeError(f"InstanceNorm: expected affine to be a bool, got {type(affine).__name__}")
-        self.affine = affine
+        self.nf = checks.positive_int("InstanceNorm", "nf", nf)
+        self.eps = checks.real("InstanceNorm", "eps", eps, positive=True)
+        self.affine = checks.boolean("InstanceNorm", "affine", affine)
         if affine:
             self.weight = nn.Parameter(torch.ones(nf))
             self.bias = nn.Parameter(torch.zeros(nf))
@@ -231,7 +212,7 @@ class InstanceNorm(nn.Module):
         x = _check_input("InstanceNorm", x, self.nf, (4,), like={"weight": self.weight})
         if x.shape[2] * x.shape[3] < 2:
             raise ValueError(
-                f"InstanceNorm: expected more than 1 pixel per channel, got input of shape {tuple(x.shape)}: "
+                f"InstanceNorm: expected more than 1 pixel per channel, got input of shape {shape_str(x)}: "
                 "a single pixel minus its own mean is 0, so every image would give the same output"
             )
         var, mean = torch.var_mean(x, (2, 3), correction=0, keepdim=True)
@@ -261,11 +242,11 @@ class GroupNorm(nn.Module):
 
     def __init__(self, num_groups: int, nf: int, eps: float = 1e-5) -> None:
         super().__init__()
-        self.num_groups = _check_int("GroupNorm", "num_groups", num_groups)
-        self.nf = _check_int("GroupNorm", "nf", nf)
+        self.num_groups = checks.positive_int("GroupNorm", "num_groups", num_groups)
+        self.nf = checks.positive_int("GroupNorm", "nf", nf)
         if nf % num_groups:
             raise ValueError(f"GroupNorm: expected num_groups to divide nf, got num_groups={num_groups} and nf={nf}")
-        self.eps = _check_real("GroupNorm", "eps", eps, 0.0, math.inf, low_open=True)
+        self.eps = checks.real("GroupNorm", "eps", eps, positive=True)
         self.weight = nn.Parameter(torch.ones(nf))
         self.bias = nn.Parameter(torch.zeros(nf))
 
@@ -328,13 +309,11 @@ class RunningBatchNorm(nn.Module):
         self, nf: int, mom: float = 0.1, eps: float = 1e-5, warmup_samples: int = 20, warmup_var: float = 0.01
     ) -> None:
         super().__init__()
-        self.nf = _check_int("RunningBatchNorm", "nf", nf)
-        self.mom = _check_real("RunningBatchNorm", "mom", mom, 0.0, 1.0, low_open=True)
-        self.eps = _check_real("RunningBatchNorm", "eps", eps, 0.0, math.inf, low_open=True)
-        if isinstance(warmup_samples, bool) or not isinstance(warmup_samples, int) or warmup_samples < 0:
-            raise ValueError(f"RunningBatchNorm: expected warmup_samples to be an int >= 0, got {warmup_samples!r}")
-        self.warmup_samples = warmup_samples
-        self.warmup_var = _check_real("RunningBatchNorm", "warmup_var", warmup_var, 0.0, math.inf, low_open=False)
+        self.nf = checks.positive_int("RunningBatchNorm", "nf", nf)
+        self.mom = checks.real("RunningBatchNorm", "mom", mom, positive=True, max=1.0)
+        self.eps = checks.real("RunningBatchNorm", "eps", eps, positive=True)
+        self.warmup_samples = checks.integer("RunningBatchNorm", "warmup_samples", warmup_samples, min=0)
+        self.warmup_var = checks.real("RunningBatchNorm", "warmup_var", warmup_var, min=0.0)
         self.weight = nn.Parameter(torch.ones(nf))
         self.bias = nn.Parameter(torch.zeros(nf))
         self.register_buffer("sums", torch.zeros(nf))
@@ -353,7 +332,7 @@ class RunningBatchNorm(nn.Module):
         gradients to ``x`` (the buffers keep detached copies)."""
         bs = x.shape[0]
         if bs < 2:
-            raise ValueError(f"RunningBatchNorm: expected a batch of at least 2 in training, got input of shape {tuple(x.shape)}")
+            raise ValueError(f"RunningBatchNorm: expected a batch of at least 2 in training, got input of shape {shape_str(x)}")
         dims = (0,) if x.ndim == 2 else (0, 2, 3)
         m = self.batch_mom(bs)
         sums = self.sums.lerp(x.sum(dims), m)

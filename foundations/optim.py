@@ -10,26 +10,22 @@ Like ``torch.optim``, hyper-parameters live in ``param_groups``: a list of dicts
 writing ``pg['lr']`` for every ``pg`` in ``opt.param_groups``; giving different groups different
 rates is how later lessons train parts of a model at different speeds. :class:`SGD` is checked
 step for step against ``torch.optim.SGD`` in the tests.
+
+No ``Module`` base: an optimizer takes tensors, from ``torch.nn.Module.parameters()`` (the library's
+models) or from the hand-written ``foundations.nn.Module.parameters()`` of Lesson 9 alike.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from foundations import checks
+
 __all__ = ["SGD", "Optimizer"]
-
-
-def _check_lr(fn: str, lr: object) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)):
-        raise TypeError(f"{fn}: expected lr to be a float, got {type(lr).__name__} {lr!r}")
-    if not math.isfinite(lr) or lr < 0:
-        raise ValueError(f"{fn}: expected a finite lr >= 0, got {lr}")
-    return float(lr)
 
 
 class Optimizer:
@@ -44,7 +40,7 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float) -> None:
         name = type(self).__name__
-        self.defaults: dict[str, Any] = {"lr": _check_lr(name, lr)}
+        self.defaults: dict[str, Any] = {"lr": checks.real(name, "lr", lr, min=0.0)}
         if isinstance(params, Tensor):
             raise TypeError(f"{name}: expected an iterable of tensors or of dicts, got a single tensor; wrap it in a list")
         items = list(params)
@@ -71,7 +67,7 @@ class Optimizer:
                 raise ValueError(f"{name}: a parameter appears in more than one group (again in group {i})")
             seen.add(id(p))
         out = {**self.defaults, **group, "params": ps}
-        out["lr"] = _check_lr(name, out["lr"])
+        out["lr"] = checks.real(name, f"group {i}'s lr", out["lr"], min=0.0)
         return out
 
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -8,6 +8,7 @@ figure to see it full size. Panels that would sit side by side in a wide figure 
 at most ``max_cols``.
 
 Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), and used by every page after it.
+No ``Module`` base: figures only.
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 
-#: Width of the book's text column in inches at :data:`DPI` (7 in x 100 dpi = 700 px).
+from foundations import checks
+
+__all__ = ["BOOK_STYLE", "COLUMN_WIDTH", "DPI", "ROW_HEIGHT", "subplots", "use_book_style"]
+
 COLUMN_WIDTH = 7.0
-#: Resolution of the PNGs the pages embed: one pixel of the figure is one CSS pixel of the page.
+"""Width of the book's text column in inches at :data:`DPI` (7 in x 100 dpi = 700 px). Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul)."""
+
 DPI = 100
-#: Height of one row of panels, in inches.
+"""Resolution of the PNGs the pages embed: one pixel of the figure is one CSS pixel of the page. Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul)."""
+
 ROW_HEIGHT = 2.9
+"""Height of one row of panels, in inches. Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul)."""
 
 BOOK_STYLE: dict[str, Any] = {
     "figure.figsize": (COLUMN_WIDTH, 3.6),
@@ -45,6 +52,7 @@ BOOK_STYLE: dict[str, Any] = {
     "lines.linewidth": 1.6,
     "image.cmap": "viridis",
 }
+"""The matplotlib settings :func:`use_book_style` applies. Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul)."""
 
 
 def use_book_style() -> None:
@@ -52,6 +60,7 @@ def use_book_style() -> None:
 
     In a notebook it also asks the inline backend for plain PNGs at :data:`DPI` (no extra
     cropping), so the size a page chooses is the size a reader sees.
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul).
     """
     mpl.rcParams.update(BOOK_STYLE)
     try:  # only inside IPython: the inline backend's own defaults would override ours
@@ -79,13 +88,14 @@ def subplots(
     Returns ``(fig, ax)`` for one panel and ``(fig, axes)`` with a flat array of ``n`` axes
     otherwise (unused grid cells are removed). Extra keyword arguments go to ``plt.subplots``
     (``sharex``, ``sharey``, ``gridspec_kw``, ...).
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul).
 
     >>> fig, axes = subplots(3)   # two panels in the first row, one in the second
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"subplots: expected a positive whole number of panels, got {n!r}")
-    if not isinstance(max_cols, int) or max_cols < 1:
-        raise ValueError(f"subplots: expected max_cols >= 1, got {max_cols!r}")
+    n = checks.positive_int("subplots", "n", n)  # panels
+    max_cols = checks.positive_int("subplots", "max_cols", max_cols)
+    row_height = checks.real("subplots", "row_height", row_height, positive=True)
+    width = checks.real("subplots", "width", width, positive=True)
     if width > COLUMN_WIDTH + 1e-9:
         raise ValueError(f"subplots: a figure wider than the column ({COLUMN_WIDTH} in) is shrunk "
                          f"and its labels become unreadable; got width {width}")

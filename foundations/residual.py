@@ -8,6 +8,10 @@ Lesson 8 has no convolutions yet, so the residual network here is built from lin
 layers, each preceded by a ReLU ("pre-activation" order). With He (Kaiming) initialisation every
 branch then keeps the variance of its input, ``Var[F(x)] ≈ Var[x]``, so the variance of ``x``
 doubles at each block: the growth the paper's §2 describes. Fixup (§3) removes it.
+
+**Base:** ``torch.nn.Module`` (with ``nn.Linear`` layers). The walkthrough belongs to Lesson 8,
+before the hand-written ``foundations.nn.Module`` of Lesson 9, but it trains with autograd, so it
+uses PyTorch's modules as the rest of the library does.
 """
 
 from __future__ import annotations
@@ -15,21 +19,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from foundations import checks
 from foundations.init import kaiming_std
 
 __all__ = ["INITS", "ResidualBlock", "ResidualMLP", "fixup_scale"]
 
 INITS: tuple[str, ...] = ("fixup", "kaiming")
-"""The initialisations :class:`ResidualMLP` knows."""
-
-
-def _check_int(name: str, value: object, minimum: int, where: str) -> int:
-    """Return ``value`` if it is an ``int`` at least ``minimum``; raise naming expected and actual."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{where}: expected {name} to be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{where}: expected {name} >= {minimum}, got {value}")
-    return value
+"""The initialisations :class:`ResidualMLP` knows (book/papers/fixup2019)."""
 
 
 def fixup_scale(n_blocks: int, m: int = 2) -> float:
@@ -46,8 +42,8 @@ def fixup_scale(n_blocks: int, m: int = 2) -> float:
     >>> fixup_scale(16, 2)
     0.25
     """
-    _check_int("n_blocks", n_blocks, 1, "fixup_scale")
-    _check_int("m", m, 2, "fixup_scale")
+    checks.integer("fixup_scale", "n_blocks", n_blocks, min=1)
+    checks.integer("fixup_scale", "m", m, min=2)
     return float(n_blocks) ** (-1.0 / (2 * m - 2))
 
 
@@ -70,8 +66,8 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, width: int, m: int = 2) -> None:
         super().__init__()
-        _check_int("width", width, 1, "ResidualBlock")
-        _check_int("m", m, 2, "ResidualBlock")
+        checks.integer("ResidualBlock", "width", width, min=1)
+        checks.integer("ResidualBlock", "m", m, min=2)
         self.width, self.m = width, m
         self.linears = nn.ModuleList(nn.Linear(width, width, bias=False) for _ in range(m))
         self.biases = nn.Parameter(torch.zeros(2 * m + 1))
@@ -124,13 +120,16 @@ class ResidualMLP(nn.Module):
     ) -> None:
         super().__init__()
         where = "ResidualMLP"
-        _check_int("n_in", n_in, 1, where)
-        _check_int("width", width, 1, where)
-        _check_int("n_out", n_out, 1, where)
-        _check_int("n_blocks", n_blocks, 1, where)
-        _check_int("m", m, 2, where)
+        checks.integer(where, "n_in", n_in, min=1)
+        checks.integer(where, "width", width, min=1)
+        checks.integer(where, "n_out", n_out, min=1)
+        checks.integer(where, "n_blocks", n_blocks, min=1)
+        checks.integer(where, "m", m, min=2)
+        one_of = f"one of {', '.join(map(repr, INITS))}"
+        if not isinstance(init, str):
+            raise TypeError(checks.message(where, "init", one_of, init))
         if init not in INITS:
-            raise ValueError(f"{where}: expected init to be one of {', '.join(map(repr, INITS))}, got {init!r}")
+            raise ValueError(checks.message(where, "init", one_of, init))
         self.n_in, self.width, self.n_out, self.n_blocks, self.m, self.init = n_in, width, n_out, n_blocks, m, init
         self.stem = nn.Linear(n_in, width)
         self.blocks = nn.ModuleList(ResidualBlock(width, m) for _ in range(n_blocks))
@@ -166,10 +165,10 @@ class ResidualMLP(nn.Module):
             he(self.head)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"ResidualMLP: expected x to be a tensor of shape (N, {self.n_in}), got {type(x).__name__}")
+        what = f"a tensor of shape (N, {self.n_in})"
+        checks.instance("ResidualMLP", "x", x, torch.Tensor, what)
         if x.ndim != 2 or x.shape[1] != self.n_in:
-            raise ValueError(f"ResidualMLP: expected x of shape (N, {self.n_in}), got {tuple(x.shape)}")
+            raise ValueError(checks.message("ResidualMLP", "x", what, x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The activations after the last residual block, ``x_L``, shape (N, width)."""

@@ -12,20 +12,24 @@ learning rate (or momentum, or any other hyper-parameter) be? The page builds th
   :func:`cos_1cycle_anneal` gives the two cosine halves of a "1cycle" schedule (Smith 2018, "A
   disciplined approach to neural network hyper-parameters").
 
-:class:`foundations.learner.ParamScheduler` calls a schedule before every training batch.
+:class:`foundations.callbacks.ParamScheduler` calls a schedule before every training batch.
 The tests check the cosine and 1cycle shapes against ``torch.optim.lr_scheduler.CosineAnnealingLR``
 and ``OneCycleLR``.
+
+Functions of numbers: no ``Module`` base. (The callback that applies a schedule during training is
+``foundations.callbacks.ParamScheduler``.)
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from foundations import checks
 
 __all__ = [
     "Schedule",
@@ -41,27 +45,11 @@ __all__ = [
 Formula = Callable[[float, float, float], float]
 
 
-def _check_pos(where: str, pos: object) -> float:
-    """Return ``pos`` as a float if it is a real number (or a one-element tensor) in [0, 1]."""
-    if isinstance(pos, torch.Tensor):
-        if pos.numel() != 1:
-            raise TypeError(f"{where}: expected pos to be a number, got a tensor of shape {tuple(pos.shape)}")
+def _pos(where: str, pos: object) -> float:
+    """``pos`` as a float in [0, 1]; a one-element tensor (``n_epochs / epochs`` computed in torch) counts."""
+    if isinstance(pos, torch.Tensor) and pos.numel() == 1 and not pos.dtype == torch.bool:
         pos = pos.item()
-    if isinstance(pos, bool) or not isinstance(pos, numbers.Real):
-        raise TypeError(f"{where}: expected pos to be a number in [0, 1], got {type(pos).__name__} {pos!r}")
-    p = float(pos)
-    if not 0.0 <= p <= 1.0:  # also rejects NaN
-        raise ValueError(f"{where}: expected pos in [0, 1], got {p}")
-    return p
-
-
-def _check_value(where: str, name: str, v: object) -> float:
-    """Return ``v`` as a float if it is a finite real number."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{where}: expected {name} to be a number, got {type(v).__name__} {v!r}")
-    if not math.isfinite(v):
-        raise ValueError(f"{where}: expected a finite {name}, got {v}")
-    return float(v)
+    return checks.real(where, "pos", pos, min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
@@ -81,7 +69,7 @@ class Schedule:
     formula: Formula
 
     def __call__(self, pos: float) -> float:
-        return self.formula(self.start, self.end, _check_pos(repr(self), pos))
+        return self.formula(self.start, self.end, _pos(repr(self), pos))
 
     def __repr__(self) -> str:
         return f"{self.name}({self.start:g}, {self.end:g})"
@@ -98,8 +86,8 @@ rejects its ``start`` or ``end`` fails when the schedule is made. Derived in Les
     """
 
     def make(start: float, end: float) -> Schedule:
-        start = _check_value(f.__name__, "start", start)
-        end = _check_value(f.__name__, "end", end)
+        start = checks.real(f.__name__, "start", start)
+        end = checks.real(f.__name__, "end", end)
         sched = Schedule(f.__name__, start, end, f)
         sched(0.0)  # a formula that rejects start or end (sched_exp's start <= 0) says so now, not mid-training
         return sched
@@ -163,7 +151,7 @@ def _check_pcts(pcts: object, scheds: object) -> tuple[list[float], list[Callabl
         raise TypeError(f"{where}: expected pcts to be a list of numbers, got {type(pcts).__name__} {pcts!r}")
     if not isinstance(scheds, Sequence) or isinstance(scheds, str):
         raise TypeError(f"{where}: expected scheds to be a list of schedules, got {type(scheds).__name__}")
-    pcts = [_check_value(where, f"pcts[{i}]", p) for i, p in enumerate(pcts)]
+    pcts = [checks.real(where, f"pcts[{i}]", p) for i, p in enumerate(pcts)]
     scheds = list(scheds)
     for i, s in enumerate(scheds):
         if not callable(s):
@@ -202,7 +190,7 @@ def combine_scheds(pcts: Sequence[float], scheds: Sequence[Callable[[float], flo
         bounds[j] = 1.0  # the sum is 1 within 1e-6: make the end exactly 1
 
     def combined(pos: float) -> float:
-        pos = _check_pos("combine_scheds", pos)
+        pos = _pos("combine_scheds", pos)
         # bisect_right skips the zero-width shares: their two boundaries are equal
         i = min(bisect.bisect_right(bounds, pos) - 1, last)
         width = bounds[i + 1] - bounds[i]

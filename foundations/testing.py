@@ -1,9 +1,15 @@
-"""Comparing tensors with messages a learner can act on.
+"""Comparing tensors with messages a learner can act on, and grading exercises that are still stubs.
 
-Lesson 8 starts by writing ``test_near``: a check that two results agree up to floating-point noise.
-This is that helper grown up. It is used by the library's tests, by the lesson pages, and by the
-exercise graders, so a mismatch always reads the same way: which input, what was expected, what came,
-and the largest difference.
+Lesson 8, "Matrix multiplication" (lessons/08_matmul), needs a check that two results agree up to
+floating-point noise (fast.ai's ``test_near``; the page's ``agree`` helper). :func:`check_close` is
+that check grown up. It is used by the library's tests, by the lesson pages, and by the exercise
+graders, so a mismatch always reads the same way: which input, what was expected, what came, and the
+largest difference; :func:`describe` words the values in its messages.
+
+The exercise graders of every lesson, from Lesson 8's on, call a learner's function through
+:func:`attempt`, so a stub that still raises ``NotImplementedError(STUB_MESSAGE)`` reads as
+:class:`NotAttempted` (or :class:`StubCalled`, when it waits on another stub: :func:`stub_verdict`
+tells them apart) instead of as a crash.
 """
 
 from __future__ import annotations
@@ -24,11 +30,17 @@ __all__ = [
 ]
 
 STUB_MESSAGE = "your code here"
-"""What an exercise stub raises ``NotImplementedError`` with (``tools/make_stubs.py`` writes it)."""
+"""What an exercise stub raises ``NotImplementedError`` with (``tools/make_stubs.py`` writes it).
+Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), whose exercises are the first
+stubs; every later lesson's are written the same way."""
 
 
 class NotAttempted(AssertionError):
-    """The exercise's own stub still raises ``NotImplementedError``: the learner has not started it."""
+    """The exercise's own stub still raises ``NotImplementedError``: the learner has not started it.
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), whose exercises are the
+    first graded this way; every later lesson's exercise graders use it too.
+    """
 
 
 class StubCalled(AssertionError):
@@ -36,6 +48,9 @@ class StubCalled(AssertionError):
 
     ``cross_entropy`` written over an unfinished ``log_softmax`` is work in progress, not "not
     attempted": the message names the stub that raised, so the learner knows what to finish first.
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), whose exercises are the
+    first graded this way; every later lesson's exercise graders use it too.
     """
 
 
@@ -44,6 +59,9 @@ def describe(x: Any) -> str:
 
     ``tensor of shape (5, 10), float32``; ``float 0.5``; ``None``; for a tuple or list, its length
     and its first items: ``tuple of 2: (tensor of shape (3,), float64, int 4)``.
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), where :func:`check_close`'s
+    messages, which use it, first appear.
     """
     if isinstance(x, torch.Tensor):
         return f"tensor of shape {tuple(x.shape)}, {str(x.dtype).removeprefix('torch.')}"
@@ -76,6 +94,9 @@ def stub_verdict(exc: NotImplementedError, exercise: str) -> AssertionError | No
       attempted and waits on that one, which the message names with its file and line;
     - ``None`` when it does not come from a stub at all (a ``NotImplementedError`` the learner's code
       raised or met some other way): the caller reports it as an ordinary failure.
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), whose exercises are the
+    first graded this way; every later lesson's exercise graders use it too.
     """
     where = _raising_frame(exc)
     if str(exc) != STUB_MESSAGE or where is None:
@@ -98,6 +119,9 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     Graders call exercise functions through this, so an exercise that has not been started reads as
     "not attempted yet" (:class:`NotAttempted`) instead of as a crash, and one that waits on another
     unfinished exercise says which (:class:`StubCalled`).
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), whose exercises are the
+    first graded this way; every later lesson's exercise graders use it too.
     """
     __tracebackhide__ = True
     try:
@@ -148,6 +172,9 @@ def check_close(
        given, e.g. ``at=lambda i: f"pos={positions[i[0]]}"``, else ``index (3,)``), the expected and
        the actual value with as many significant digits as it takes to tell them apart (at least 6),
        and the tolerance.
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul), where each faster matmul is
+    checked against the loops with it (fast.ai's ``test_near``, grown up).
     """
     __tracebackhide__ = True
     if dtype not in ("value", "match", "any"):

@@ -10,7 +10,7 @@ code, then grade it:
 A *schedule* is a function of ``pos``, the fraction of training done: ``pos = 0`` at the first
 training batch, ``pos -> 1`` at the end. The grader compares your schedules with PyTorch's
 ``torch.optim.lr_scheduler`` (``CosineAnnealingLR``, ``OneCycleLR``) at many positions, and runs your
-callback inside ``foundations.learner.Runner`` on a tiny data set, counting the optimizer's steps.
+callback inside ``foundations.learner.Learner`` on a tiny data set, counting the optimizer's steps.
 Use Python's ``math`` for the schedules, not the library's ``foundations.schedule`` (the grader
 checks: a call to it fails the exercise); the callback needs only what ``foundations.learner`` offers.
 """
@@ -105,8 +105,8 @@ class StopAfterNBatches(Callback):
 
     Example::
 
-        run = Runner(cbs=[StopAfterNBatches(3)])
-        run.fit(2, learn)      # three optimizer steps, then training stops
+        learn = Learner(model, data, cross_entropy, lr=0.1, cbs=[StopAfterNBatches(3)])
+        learn.fit(2)           # three optimizer steps, then training stops
     """
 
     def __init__(self, n: int) -> None:

@@ -8,6 +8,7 @@ from typing import Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import F64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor, nn
@@ -29,7 +30,6 @@ from foundations.testing import check_close
 
 pytestmark = pytest.mark.lesson08
 
-F64 = torch.float64
 batch = st.integers(min_value=1, max_value=9)
 width = st.integers(min_value=1, max_value=12)
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
@@ -68,7 +68,7 @@ def autograd(f: Callable[..., Tensor], *inputs: Tensor) -> tuple[Tensor, ...]:
 # ---- forward functions against PyTorch ---------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(n=batch, n_in=width, n_out=width, seed=seeds)
 def test_lin_matches_torch_linear(n: int, n_in: int, n_out: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
@@ -84,7 +84,7 @@ def test_relu_matches_torch_relu() -> None:
     assert relu(x).shape == x.shape
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(n=batch, seed=seeds)
 def test_mse_matches_torch_mse_loss(n: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
@@ -111,7 +111,7 @@ def test_mse_accepts_integer_labels() -> None:
 # ---- gradients against autograd (float64) ------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(n=batch, seed=seeds)
 def test_mse_grad_matches_autograd(n: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
@@ -122,7 +122,7 @@ def test_mse_grad_matches_autograd(n: int, seed: int) -> None:
     check_close(got, expected, what=f"mse_grad, batch of {n}", atol=1e-12, rtol=1e-10)
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(n=batch, d=width, seed=seeds)
 def test_relu_grad_matches_autograd(n: int, d: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
@@ -139,7 +139,7 @@ def test_relu_grad_is_zero_at_zero_like_torch() -> None:
     check_close(relu_grad(x, torch.ones_like(x)), expected, what="relu_grad at the kink", atol=0, rtol=0)
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(n=batch, n_in=width, n_out=width, seed=seeds)
 def test_lin_grad_matches_autograd(n: int, n_in: int, n_out: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)
@@ -222,7 +222,7 @@ def _torch_twin(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> nn.Sequential
     return net
 
 
-@settings(deadline=None, max_examples=25)
+@settings(max_examples=25)
 @given(n=batch, n_in=width, nh=width, seed=seeds)
 def test_model_grads_match_torch_nn(n: int, n_in: int, nh: int, seed: int) -> None:
     g = torch.Generator().manual_seed(seed)

@@ -1,20 +1,22 @@
-"""Tests for foundations.data: batches equal torch.utils.data.DataLoader's, item for item."""
+"""Tests for foundations.data.loaders: batches equal torch.utils.data.DataLoader's, item for item; DataBunch."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.utils.data as tud
+from conftest import gen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from foundations.data import DataLoader, Dataset, Sampler, collate, get_dls
+import foundations.data
+from foundations.data.loaders import DataBunch, DataLoader, Dataset, Sampler, collate, get_dls
 
 pytestmark = pytest.mark.lesson09
 
 
 def _toy(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
+    g = gen(seed)
     return torch.randn(n, 5, generator=g), torch.randint(0, 10, (n,), generator=g)
 
 
@@ -53,10 +55,10 @@ def test_dataset_rejects_mismatched_or_empty() -> None:
 # ---- Sampler ----------------------------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=60)
+@settings(max_examples=60)
 @given(n=st.integers(1, 200), bs=st.integers(1, 50), shuffle=st.booleans(), seed=st.integers(0, 2**16))
 def test_sampler_covers_every_index_once_in_batches_of_bs(n: int, bs: int, shuffle: bool, seed: int) -> None:
-    sampler = Sampler(n, bs, shuffle=shuffle, generator=torch.Generator().manual_seed(seed))
+    sampler = Sampler(n, bs, shuffle=shuffle, generator=gen(seed))
     batches = list(sampler)
     assert len(batches) == len(sampler) == -(-n // bs)
     assert all(len(b) == bs for b in batches[:-1]) and 1 <= len(batches[-1]) <= bs
@@ -92,7 +94,7 @@ def test_sampler_accepts_a_dataset_and_rejects_bad_input() -> None:
     assert Sampler(Dataset(*_toy(9)), 4).n == 9
     with pytest.raises(ValueError, match="Sampler: expected a non-empty dataset, got 0 items"):
         Sampler(0, 4)
-    with pytest.raises(ValueError, match="expected bs to be a positive int, got 0"):
+    with pytest.raises(ValueError, match="expected bs to be a positive int, got int 0"):
         Sampler(10, 0)
     with pytest.raises(TypeError, match="expected bs to be a positive int, got float 2.0"):
         Sampler(10, 2.0)
@@ -132,7 +134,7 @@ def test_dataloader_equals_torch_sequential(n: int, bs: int) -> None:
     _assert_same_batches(ours, theirs)
 
 
-@settings(deadline=None, max_examples=20)
+@settings(max_examples=20)
 @given(n=st.integers(1, 120), bs=st.integers(1, 40), seed=st.integers(0, 2**16))
 def test_dataloader_equals_torch_random_sampler(n: int, bs: int, seed: int) -> None:
     ds = Dataset(*_toy(n, seed))
@@ -149,7 +151,7 @@ def test_dataloader_equals_torch_random_sampler(n: int, bs: int, seed: int) -> N
 def test_dataloader_with_our_sampler_as_torch_batch_sampler() -> None:
     # torch's DataLoader can take our Sampler directly as its batch_sampler: same batches
     ds = Dataset(*_toy(30))
-    sampler = Sampler(ds, 8, shuffle=True, generator=torch.Generator().manual_seed(1))
+    sampler = Sampler(ds, 8, shuffle=True, generator=gen(1))
     ours = list(DataLoader(ds, sampler))
     sampler.generator.manual_seed(1)
     theirs = list(tud.DataLoader(ds, batch_sampler=sampler))
@@ -173,26 +175,26 @@ def test_dataloader_custom_collate_and_errors() -> None:
 
 def test_get_dls_shuffles_training_and_doubles_validation_batch() -> None:
     train_ds, valid_ds = Dataset(*_toy(100, 1)), Dataset(*_toy(50, 2))
-    train_dl, valid_dl = get_dls(train_ds, valid_ds, bs=16, generator=torch.Generator().manual_seed(0))
+    train_dl, valid_dl = get_dls(train_ds, valid_ds, bs=16, generator=gen(0))
     assert (len(train_dl), len(valid_dl)) == (7, 2)
     xb, yb = next(iter(valid_dl))
     assert xb.shape == (32, 5) and torch.equal(yb, valid_ds.y[:32])
     ys = torch.cat([yb for _, yb in train_dl])
     assert not torch.equal(ys, train_ds.y), "the training loader should shuffle"
     assert sorted(ys.tolist()) == sorted(train_ds.y.tolist())
-    theirs = tud.DataLoader(train_ds, batch_size=16, sampler=tud.RandomSampler(train_ds, generator=torch.Generator().manual_seed(0)))
-    train_dl2, _ = get_dls(train_ds, valid_ds, bs=16, generator=torch.Generator().manual_seed(0))
+    theirs = tud.DataLoader(train_ds, batch_size=16, sampler=tud.RandomSampler(train_ds, generator=gen(0)))
+    train_dl2, _ = get_dls(train_ds, valid_ds, bs=16, generator=gen(0))
     _assert_same_batches(list(train_dl2), list(theirs))
-    with pytest.raises(ValueError, match="get_dls: expected bs to be a positive int, got -1"):
+    with pytest.raises(ValueError, match="get_dls: expected bs to be a positive int, got int -1"):
         get_dls(train_ds, valid_ds, bs=-1)
 
 
 def test_batch_indexing_fast_path_equals_item_by_item_collate() -> None:
-    g = torch.Generator().manual_seed(3)
+    g = gen(3)
     x, y = torch.randn(103, 4, 5, generator=g), torch.randint(0, 10, (103,), generator=g)
     ds = Dataset(x, y)
-    fast = DataLoader(ds, Sampler(ds, 16, shuffle=True, generator=torch.Generator().manual_seed(0)))
-    slow = DataLoader(ds, Sampler(ds, 16, shuffle=True, generator=torch.Generator().manual_seed(0)),
+    fast = DataLoader(ds, Sampler(ds, 16, shuffle=True, generator=gen(0)))
+    slow = DataLoader(ds, Sampler(ds, 16, shuffle=True, generator=gen(0)),
                       collate_fn=lambda b: collate(b))
     assert fast._batch_indexable() and not slow._batch_indexable()
     n = 0
@@ -200,3 +202,34 @@ def test_batch_indexing_fast_path_equals_item_by_item_collate() -> None:
         assert torch.equal(xf, xs) and torch.equal(yf, ys) and xf.dtype == xs.dtype and yf.dtype == ys.dtype
         n += 1
     assert n == 7
+
+
+# ---- DataBunch --------------------------------------------------------------------------------------
+
+
+def test_databunch_holds_both_loaders_and_the_sizes() -> None:
+    x, y = _toy(30)
+    train_ds, valid_ds = Dataset(x[:20], y[:20]), Dataset(x[20:], y[20:])
+    train_dl, valid_dl = get_dls(train_ds, valid_ds, 6)
+    data = DataBunch(train_dl, valid_dl, c_in=5, c_out=10)
+    assert data.train_dl is train_dl and data.valid_dl is valid_dl
+    assert data.train_ds is train_ds and data.valid_ds is valid_ds and (data.c_in, data.c_out) == (5, 10)
+    assert repr(data) == "DataBunch(4 training batches, 1 validation batches, c_in=5, c_out=10)"
+    assert DataBunch(train_dl, valid_dl).c_out is None
+
+
+def test_databunch_rejects_bad_arguments() -> None:
+    x, y = _toy(10)
+    dl = DataLoader(Dataset(x, y), Sampler(10, 5))
+    with pytest.raises(ValueError, match=r"DataBunch: expected c_out to be a positive int or None, got int 0"):
+        DataBunch(dl, dl, c_out=0)
+    with pytest.raises(TypeError, match=r"DataBunch: expected c_in to be a positive int or None, got bool True"):
+        DataBunch(dl, dl, c_in=True)
+    with pytest.raises(TypeError, match=r"DataBunch: expected valid_dl to be a DataLoader \(iterable, with len\), got int"):
+        DataBunch(dl, 3)
+
+
+def test_the_data_package_re_exports_the_loaders() -> None:
+    for name in ["DataBunch", "DataLoader", "Dataset", "Sampler", "collate", "get_dls"]:
+        assert getattr(foundations.data, name) is globals()[name], name
+        assert name in foundations.data.__all__

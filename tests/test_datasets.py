@@ -1,4 +1,5 @@
-"""Tests for foundations.datasets: the verifying downloader, the safe un-tarrer, MNIST and normalize.
+"""Tests for foundations.data's datasets: the registry, the verifying downloader, the safe un-tarrer,
+MNIST, normalize, the progress bar and the command line.
 
 Everything runs against small files made here, each registered with its own size and sha256 through a
 test-only :class:`DatasetSpec`, a local HTTP server on 127.0.0.1 and a temporary cache. The real-MNIST
@@ -26,12 +27,23 @@ from pathlib import Path
 import pytest
 import torch
 
-import foundations.datasets as fd
-from foundations.datasets import Check, DatasetSpec, DownloadError, UnknownDatasetError, UnsafeArchiveError
+import foundations.data.download as download_mod
+import foundations.data.pickles as pickles_mod
+import foundations.progress as progress_mod
+from foundations.data.archives import fetch, untar
+from foundations.data.cache import DATA_ENV, UNTAR_MARKER, cache_dir, is_cached
+from foundations.data.cli import cache_status, main
+from foundations.data.download import MIRROR_ENV, download
+from foundations.data.errors import DownloadError, UnknownDatasetError, UnsafeArchiveError
+from foundations.data.mnist import MNIST, get_mnist, get_mnist_test, read_idx
+from foundations.data.registry import GROUPS, REGISTRY, Check, DatasetSpec
+from foundations.data.transforms import normalize
+from foundations.data.verification import verify
+from foundations.progress import PROGRESS_ENV, Progress, human_bytes
 
 pytestmark = pytest.mark.data
 
-REAL_MIRROR = os.environ.get(fd.MIRROR_ENV, "").strip()
+REAL_MIRROR = os.environ.get(MIRROR_ENV, "").strip()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -43,9 +55,9 @@ REAL_MIRROR = os.environ.get(fd.MIRROR_ENV, "").strip()
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty cache folder; no mirror; progress on (tests that look at it choose the mode)."""
     folder = tmp_path / "cache"
-    monkeypatch.setenv(fd.DATA_ENV, str(folder))
-    monkeypatch.delenv(fd.MIRROR_ENV, raising=False)
-    monkeypatch.delenv(fd.PROGRESS_ENV, raising=False)
+    monkeypatch.setenv(DATA_ENV, str(folder))
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    monkeypatch.delenv(PROGRESS_ENV, raising=False)
     return folder
 
 
@@ -146,13 +158,13 @@ class FakeTTY(io.StringIO):
 
 
 def test_registry_names_group_and_notes() -> None:
-    assert set(fd.REGISTRY) == {
+    assert set(REGISTRY) == {
         "mnist_pkl", "mnist_train_images", "mnist_train_labels", "mnist_test_images",
         "mnist_test_labels", "imagenette2-160", "imdb_sample", "imdb", "wikitext-2-valid-test",
     }
-    assert fd.GROUPS["mnist"] == ("mnist_train_images", "mnist_train_labels", "mnist_test_images", "mnist_test_labels")
-    assert all(n in fd.REGISTRY for n in fd.GROUPS["mnist"])
-    r = fd.REGISTRY
+    assert GROUPS["mnist"] == ("mnist_train_images", "mnist_train_labels", "mnist_test_images", "mnist_test_labels")
+    assert all(n in REGISTRY for n in GROUPS["mnist"])
+    r = REGISTRY
     assert r["wikitext-2-valid-test"].url is None
     assert r["mnist_train_images"].url == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
     assert r["mnist_train_images"].path == "mnist_idx/train-images-idx3-ubyte.gz"
@@ -165,21 +177,21 @@ def test_registry_names_group_and_notes() -> None:
         assert ds.kind == ("tgz" if ds.path.endswith(".tgz") else "file"), ds.name
 
 
-@pytest.mark.skipif(not REAL_MIRROR, reason=f"{fd.MIRROR_ENV} is unset: no mirror with a MANIFEST.md to compare with")
+@pytest.mark.skipif(not REAL_MIRROR, reason=f"{MIRROR_ENV} is unset: no mirror with a MANIFEST.md to compare with")
 def test_registry_matches_mirror_manifest() -> None:
     text = (Path(REAL_MIRROR) / "MANIFEST.md").read_text(encoding="utf-8")
     rows = dict(
         (m[1], (int(m[2].replace(",", "")), m[3]))
         for m in re.finditer(r"^\| `([^`]+)` \| ([\d,]+) \| `([0-9a-f]{64})` \|$", text, re.M)
     )
-    assert len(rows) == len(fd.REGISTRY) == 9
-    for ds in fd.REGISTRY.values():
+    assert len(rows) == len(REGISTRY) == 9
+    for ds in REGISTRY.values():
         assert rows[ds.path] == (ds.size, ds.sha256), ds.name
         assert (Path(REAL_MIRROR) / ds.path).stat().st_size == ds.size, ds.name
 
 
 def test_registry_accepts_the_public_files_by_their_publishers_checks() -> None:
-    r = fd.REGISTRY
+    r = REGISTRY
 
     def kinds(name: str, label: str) -> list[tuple[str, str | None, int | None, str]]:
         return [(c.kind, c.digest, c.size, c.source) for c in r[name].checks_for(label)]
@@ -197,7 +209,7 @@ def test_registry_accepts_the_public_files_by_their_publishers_checks() -> None:
     assert not r["imagenette2-160"].partial("public file"), "torchvision's md5 covers the whole file"
     assert not r["imdb_sample"].partial("public file"), "571,827 bytes: the first MiB is the whole file"
     assert "structure check" in r["mnist_pkl"].note and "a02cd19f81d51c426d7ca14024243ce9" in r["mnist_pkl"].note
-    for name in fd.GROUPS["mnist"]:  # the IDX files are the originals: one version, sha256 and torchvision's md5
+    for name in GROUPS["mnist"]:  # the IDX files are the originals: one version, sha256 and torchvision's md5
         assert r[name].labels == ("original file",) and [c.kind for c in r[name].checks] == ["sha256", "md5"], name
     assert r["mnist_train_images"].checks[1].digest == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
     assert r["wikitext-2-valid-test"].labels == ("mirror copy",)
@@ -207,11 +219,11 @@ def test_registry_accepts_the_public_files_by_their_publishers_checks() -> None:
 
 def test_unknown_name_lists_the_known_ones(cache: Path) -> None:
     with pytest.raises(UnknownDatasetError, match=r"unknown dataset 'mnits'.*known datasets: .*mnist_pkl.*wikitext-2-valid-test"):
-        fd.download("mnits")
+        download("mnits")
     with pytest.raises(UnknownDatasetError, match=r"'mnist' is a group: use fetch\('mnist'\)"):
-        fd.download("mnist")
+        download("mnist")
     with pytest.raises(UnknownDatasetError, match="unknown dataset 'nope'") as info:
-        fd.fetch("nope")
+        fetch("nope")
     assert isinstance(info.value, KeyError) and str(info.value).startswith("unknown dataset 'nope'; known")
 
 
@@ -278,14 +290,14 @@ def test_check_partial_and_spec_sizes() -> None:
 
 
 def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(fd.DATA_ENV, raising=False)
+    monkeypatch.delenv(DATA_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert fd.cache_dir() == tmp_path / "xdg" / "foundations"
+    assert cache_dir() == tmp_path / "xdg" / "foundations"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert fd.cache_dir() == tmp_path / "home" / ".cache" / "foundations"
-    monkeypatch.setenv(fd.DATA_ENV, str(tmp_path / "data"))
-    assert fd.cache_dir() == tmp_path / "data"
+    assert cache_dir() == tmp_path / "home" / ".cache" / "foundations"
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "data"))
+    assert cache_dir() == tmp_path / "data"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -299,11 +311,11 @@ def test_download_over_http_with_terminal_progress(
     data = payload(300_000)
     server.files["/d/blob.bin"] = data
     ds = entry("blob", data, server.url("/d/blob.bin"))
-    monkeypatch.setattr(fd, "_CHUNK", 1000)  # 300 chunks, so the throttle has something to throttle
+    monkeypatch.setattr(download_mod, "CHUNK", 1000)  # 300 chunks, so the throttle has something to throttle
     err = FakeTTY()
     monkeypatch.setattr(sys, "stderr", err)
     start = time.monotonic()
-    path = fd.download(ds)
+    path = download(ds)
     elapsed = time.monotonic() - start
     assert path == cache / "blob.bin"
     assert path.read_bytes() == data
@@ -330,7 +342,7 @@ def test_progress_in_a_notebook_updates_one_output(
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "nb.bin").write_bytes(data)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     calls: list[tuple[str, bool]] = []
 
     class Handle:
@@ -344,11 +356,11 @@ def test_progress_in_a_notebook_updates_one_output(
         return Handle()
 
     monkeypatch.setattr(IPython.display, "display", display)
-    monkeypatch.setattr(fd, "_in_notebook", lambda: True)
-    monkeypatch.setattr(fd, "_CHUNK", 100)  # 500 chunks
+    monkeypatch.setattr(progress_mod, "in_notebook", lambda: True)
+    monkeypatch.setattr(download_mod, "CHUNK", 100)  # 500 chunks
     err = io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
-    fd.download(entry("nb", data, None))
+    download(entry("nb", data, None))
     assert calls[0] == ("nb [------------------------------]   0.0% 0 B/50.0 kB", False)
     assert calls[-1] == ("nb: 50.0 kB from the mirror, sha256 verified (mirror copy)", True)
     assert [is_update for _, is_update in calls[1:]] == [True] * (len(calls) - 1), "one display, then updates"
@@ -362,17 +374,48 @@ def test_progress_off_and_plain(cache: Path, tmp_path: Path, monkeypatch: pytest
     a, b = payload(2000, seed=2), payload(3000, seed=3)
     (mirror / "a.bin").write_bytes(a)
     (mirror / "b.bin").write_bytes(b)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     err = FakeTTY()
     monkeypatch.setattr(sys, "stderr", err)
-    monkeypatch.setenv(fd.PROGRESS_ENV, "0")
-    fd.download(entry("a", a, None))
+    monkeypatch.setenv(PROGRESS_ENV, "0")
+    download(entry("a", a, None))
     assert err.getvalue() == ""
-    monkeypatch.delenv(fd.PROGRESS_ENV)
+    monkeypatch.delenv(PROGRESS_ENV)
     plain = io.StringIO()  # not a terminal: a log gets the final line only
     monkeypatch.setattr(sys, "stderr", plain)
-    fd.download(entry("b", b, None))
+    download(entry("b", b, None))
     assert plain.getvalue() == "b: 3.0 kB from the mirror, sha256 verified (mirror copy)\n"
+
+
+def test_progress_counts_batches_for_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same bar, in counts: what Lesson 11's training progress will show."""
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    bar = Progress("epoch 1", 469, enabled=True, unit="batches")
+    bar.last = float("-inf")  # let the next update redraw at once
+    bar.update(188)
+    bar.close("epoch 1: 469 batches")
+    assert err.getvalue().split("\r")[1:] == [
+        "epoch 1 [------------------------------]   0.0% 0/469 batches",
+        "epoch 1 [############------------------]  40.1% 188/469 batches",
+        "epoch 1: 469 batches".ljust(len("epoch 1 [############------------------]  40.1% 188/469 batches")) + "\n",
+    ]
+    assert [human_bytes(n) for n in (999, 1000, 16_720_086, 1.5e9, 2e12)] == ["999 B", "1.0 kB", "16.7 MB", "1.5 GB", "2000.0 GB"]
+
+
+def test_progress_is_core_and_imports_no_data_module() -> None:
+    """foundations.progress is shared by downloads and training, so it sits in the core."""
+    import ast
+    import inspect
+
+    import foundations.progress
+
+    tree = ast.parse(inspect.getsource(foundations.progress))
+    imported = sorted(
+        {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        | {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    )
+    assert imported == ["IPython", "IPython.display", "__future__", "os", "sys", "time", "typing"], imported
 
 
 def test_second_call_is_served_from_cache_without_any_request(
@@ -381,23 +424,23 @@ def test_second_call_is_served_from_cache_without_any_request(
     data = payload(20_000, seed=4)
     server.files["/c.bin"] = data
     ds = entry("c", data, server.url("/c.bin"))
-    first = fd.download(ds)
+    first = download(ds)
     assert len(server.hits) == 1
-    assert fd.download(ds) == first
+    assert download(ds) == first
     assert len(server.hits) == 1, "a cached, verified file must not be fetched again"
     # Served from a mirror folder, then the mirror disappears: the cache still answers.
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     d2 = payload(1000, seed=5)
     (mirror / "m.bin").write_bytes(d2)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     ds2 = entry("m", d2, server.url("/m.bin"))
-    assert fd.download(ds2).read_bytes() == d2
+    assert download(ds2).read_bytes() == d2
     shutil.rmtree(mirror)
     server.close()
-    assert fd.download(ds2).read_bytes() == d2
-    assert fd.download(ds).read_bytes() == data
-    assert fd.is_cached(ds) and fd.is_cached(ds2)
+    assert download(ds2).read_bytes() == d2
+    assert download(ds).read_bytes() == data
+    assert is_cached(ds) and is_cached(ds2)
     assert server.hits == ["/c.bin"]
 
 
@@ -405,8 +448,8 @@ def test_force_downloads_again(cache: Path, server: Server) -> None:
     data = payload(2000, seed=17)
     server.files["/f.bin"] = data
     ds = entry("f", data, server.url("/f.bin"))
-    fd.download(ds)
-    fd.download(ds, force=True)
+    download(ds)
+    download(ds, force=True)
     assert server.hits == ["/f.bin", "/f.bin"]
     assert leftovers(cache) == ["f.bin", "f.bin.sha256"]
 
@@ -416,10 +459,10 @@ def test_fetch_a_group(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "grp").mkdir()
     (tmp_path / "grp" / "a.bin").write_bytes(a)
     (tmp_path / "grp" / "b.bin").write_bytes(b)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
     registry = {"ga": entry("ga", a, None, path="grp/a.bin"), "gb": entry("gb", b, None, path="grp/b.bin")}
-    monkeypatch.setitem(fd.GROUPS, "grp", ("ga", "gb"))
-    assert fd.fetch("grp", registry=registry) == cache / "grp"
+    monkeypatch.setitem(GROUPS, "grp", ("ga", "gb"))
+    assert fetch("grp", registry=registry) == cache / "grp"
     assert leftovers(cache) == ["grp/a.bin", "grp/a.bin.sha256", "grp/b.bin", "grp/b.bin.sha256"]
 
 
@@ -431,14 +474,14 @@ def test_mirror_folder_is_tried_before_the_public_url(
     mirror = tmp_path / "mirror"
     (mirror / "sub").mkdir(parents=True)
     (mirror / "sub" / "f.bin").write_bytes(data)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     ds = entry("f", data, server.url("/pub/sub/f.bin"), path="sub/f.bin")
-    assert fd.download(ds) == cache / "sub" / "f.bin"
+    assert download(ds) == cache / "sub" / "f.bin"
     assert server.hits == []
     # The mirror lacks the next file: the public URL serves it.
     other = payload(4000, seed=7)
     server.files["/pub/g.bin"] = other
-    assert fd.download(entry("g", other, server.url("/pub/g.bin"))).read_bytes() == other
+    assert download(entry("g", other, server.url("/pub/g.bin"))).read_bytes() == other
     assert server.hits == ["/pub/g.bin"]
 
 
@@ -449,20 +492,20 @@ def test_mirror_given_as_http_and_file_urls(
     server.files["/mirror/sub/h.bin"] = data
     public = closed_port()
     ds = entry("h", data, f"http://127.0.0.1:{public}/h.bin", path="sub/h.bin")
-    monkeypatch.setenv(fd.MIRROR_ENV, server.url("/mirror/"))
-    assert fd.download(ds).read_bytes() == data
+    monkeypatch.setenv(MIRROR_ENV, server.url("/mirror/"))
+    assert download(ds).read_bytes() == data
     assert server.hits == ["/mirror/sub/h.bin"]
     folder = tmp_path / "filemirror"
     (folder / "sub").mkdir(parents=True)
     d2 = payload(700, seed=9)
     (folder / "sub" / "i.bin").write_bytes(d2)
-    monkeypatch.setenv(fd.MIRROR_ENV, folder.as_uri())
-    assert fd.download(entry("i", d2, None, path="sub/i.bin")).read_bytes() == d2
+    monkeypatch.setenv(MIRROR_ENV, folder.as_uri())
+    assert download(entry("i", d2, None, path="sub/i.bin")).read_bytes() == d2
     # An HTTP mirror without the file (404) falls back to the public URL.
     d3 = payload(800, seed=10)
     server.files["/pub/j.bin"] = d3
-    monkeypatch.setenv(fd.MIRROR_ENV, server.url("/mirror"))
-    assert fd.download(entry("j", d3, server.url("/pub/j.bin"))).read_bytes() == d3
+    monkeypatch.setenv(MIRROR_ENV, server.url("/mirror"))
+    assert download(entry("j", d3, server.url("/pub/j.bin"))).read_bytes() == d3
     assert server.hits[-2:] == ["/mirror/j.bin", "/pub/j.bin"]
 
 
@@ -475,13 +518,13 @@ def test_corrupt_file_is_refused_and_nothing_is_kept(
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "k.bin").write_bytes(bytes(bad))
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     with pytest.raises(DownloadError) as info:
-        fd.download(entry("k", good, None))
+        download(entry("k", good, None))
     msg = str(info.value)
     assert msg.startswith(f"k: the file from the mirror {mirror / 'k.bin'} failed verification")
     assert f"sha256 {sha(bytes(bad))}, expected {sha(good)}" in msg
-    assert f"unset {fd.MIRROR_ENV}" in msg and "Nothing was kept in the cache" in msg
+    assert f"unset {MIRROR_ENV}" in msg and "Nothing was kept in the cache" in msg
     assert leftovers(cache) == []
 
 
@@ -492,14 +535,14 @@ def test_truncated_file_is_refused_and_nothing_is_kept(
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "t.bin").write_bytes(good[:7000])
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     with pytest.raises(DownloadError, match=r"t: .* failed verification: it is 7,000 bytes, expected 10,000\."):
-        fd.download(entry("t", good, None))
+        download(entry("t", good, None))
     assert leftovers(cache) == []
     # Too long is refused as well.
     (mirror / "t.bin").write_bytes(good + b"x")
     with pytest.raises(DownloadError, match="it is 10,001 bytes, expected 10,000"):
-        fd.download(entry("t", good, None))
+        download(entry("t", good, None))
     assert leftovers(cache) == []
 
 
@@ -518,13 +561,13 @@ class Stream(io.BytesIO):
 def test_stream_of_unknown_length_is_verified_while_copying(
     body: bytes, message: str, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fd, "_open", lambda source: (Stream(body), None))
+    monkeypatch.setattr(download_mod, "_open", lambda source: (Stream(body), None))
     ds = entry("s", b"abcd", "http://example.invalid/s.bin")
     with pytest.raises(DownloadError, match=re.escape(message)):
-        fd.download(ds)
+        download(ds)
     assert leftovers(cache) == []
-    monkeypatch.setattr(fd, "_open", lambda source: (Stream(b"abcd"), None))
-    assert fd.download(ds).read_bytes() == b"abcd"
+    monkeypatch.setattr(download_mod, "_open", lambda source: (Stream(b"abcd"), None))
+    assert download(ds).read_bytes() == b"abcd"
 
 
 def test_interrupted_download_leaves_no_half_dataset(cache: Path, server: Server) -> None:
@@ -533,12 +576,12 @@ def test_interrupted_download_leaves_no_half_dataset(cache: Path, server: Server
     server.truncate.add("/cut.bin")
     ds = entry("cut", data, server.url("/cut.bin"))
     with pytest.raises(DownloadError, match=r"cut: .*only 100,000 of the expected 200,000 bytes .*interrupted"):
-        fd.download(ds)
+        download(ds)
     assert leftovers(cache) == []
-    assert not fd.is_cached(ds)
+    assert not is_cached(ds)
     # Once the server behaves, the same call succeeds.
     server.truncate.clear()
-    assert fd.download(ds).read_bytes() == data
+    assert download(ds).read_bytes() == data
 
 
 def test_offline_without_mirror_is_one_clear_error(cache: Path) -> None:
@@ -546,10 +589,10 @@ def test_offline_without_mirror_is_one_clear_error(cache: Path) -> None:
     url = f"http://127.0.0.1:{port}/data/mnist_like.bin"
     ds = entry("offline", b"never arrives", url, path="sub/offline.bin")
     with pytest.raises(DownloadError) as info:
-        fd.download(ds)
+        download(ds)
     msg = str(info.value)
     assert url in msg
-    assert f"set {fd.MIRROR_ENV} to a folder (or URL) holding sub/offline.bin" in msg
+    assert f"set {MIRROR_ENV} to a folder (or URL) holding sub/offline.bin" in msg
     assert "Connect to the internet" in msg
     assert info.value.__cause__ is None and info.value.__suppress_context__, "no urllib traceback attached"
     assert leftovers(cache) == []
@@ -557,19 +600,19 @@ def test_offline_without_mirror_is_one_clear_error(cache: Path) -> None:
 
 def test_offline_with_a_mirror_that_lacks_the_file(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"http://127.0.0.1:{closed_port()}/x.bin"
-    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
     with pytest.raises(DownloadError) as info:
-        fd.download(entry("x", b"abc", url))
+        download(entry("x", b"abc", url))
     msg = str(info.value)
     assert f"mirror {tmp_path / 'x.bin'} (no such file)" in msg and url in msg
-    assert f"Check that {fd.MIRROR_ENV}={tmp_path} holds x.bin" in msg
+    assert f"Check that {MIRROR_ENV}={tmp_path} holds x.bin" in msg
 
 
 def test_mirror_only_dataset_without_mirror(cache: Path) -> None:
-    with pytest.raises(DownloadError, match=rf"w has no public URL.*Set {fd.MIRROR_ENV} to a folder \(or URL\) holding w.bin"):
-        fd.download(entry("w", b"abc", None, path="w.bin"))
+    with pytest.raises(DownloadError, match=rf"w has no public URL.*Set {MIRROR_ENV} to a folder \(or URL\) holding w.bin"):
+        download(entry("w", b"abc", None, path="w.bin"))
     with pytest.raises(DownloadError, match=f"holding wikitext-2-valid-test.tgz"):
-        fd.fetch("wikitext-2-valid-test")
+        fetch("wikitext-2-valid-test")
 
 
 def test_cached_file_without_marker_is_verified_again(
@@ -580,23 +623,23 @@ def test_cached_file_without_marker_is_verified_again(
     ds = entry("v", data, server.url("/v.bin"))
     cache.mkdir()
     (cache / "v.bin").write_bytes(data)  # copied in by hand: right bytes, no marker
-    assert not fd.is_cached(ds)
-    assert fd.download(ds).read_bytes() == data
-    assert server.hits == [] and fd.is_cached(ds)
+    assert not is_cached(ds)
+    assert download(ds).read_bytes() == data
+    assert server.hits == [] and is_cached(ds)
     # Same size, wrong bytes, no marker: hashed, found wrong, replaced from the source.
     (cache / "v.bin.sha256").unlink()
     (cache / "v.bin").write_bytes(bytes(len(data)))
-    assert fd.download(ds).read_bytes() == data
+    assert download(ds).read_bytes() == data
     assert server.hits == ["/v.bin"]
     # A marker naming another hash is not trusted either.
     (cache / "v.bin.sha256").write_text("0" * 64 + "  v.bin\n")
     (cache / "v.bin").write_bytes(bytes(len(data)))
-    assert fd.download(ds).read_bytes() == data
+    assert download(ds).read_bytes() == data
     assert len(server.hits) == 2
     # A truncated file next to a valid marker is not trusted.
     (cache / "v.bin").write_bytes(data[:-1])
-    assert not fd.is_cached(ds)
-    assert fd.download(ds).read_bytes() == data
+    assert not is_cached(ds)
+    assert download(ds).read_bytes() == data
     assert len(server.hits) == 3
     assert leftovers(cache) == ["v.bin", "v.bin.sha256"]
 
@@ -604,13 +647,13 @@ def test_cached_file_without_marker_is_verified_again(
 def test_download_with_a_patched_registry(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = payload(900, seed=15)
     (tmp_path / "r.bin").write_bytes(data)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
     registry = {"r": entry("r", data, None)}
-    assert fd.download("r", registry=registry).read_bytes() == data
+    assert download("r", registry=registry).read_bytes() == data
     with pytest.raises(UnknownDatasetError, match="known datasets: r$"):
-        fd.download("mnist_pkl", registry=registry)
-    monkeypatch.setitem(fd.REGISTRY, "r", registry["r"])
-    assert fd.fetch("r") == cache / "r.bin"
+        download("mnist_pkl", registry=registry)
+    monkeypatch.setitem(REGISTRY, "r", registry["r"])
+    assert fetch("r") == cache / "r.bin"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -643,16 +686,16 @@ def test_public_file_and_mirror_copy_are_both_accepted_and_named(
     pub.mkdir()
     (pub / "two.bin").write_bytes(public_data)
     ds = two_versions("two", mirror_data, public_data, (pub / "two.bin").as_uri())
-    monkeypatch.setitem(fd.REGISTRY, "two", ds)
+    monkeypatch.setitem(REGISTRY, "two", ds)
     # Online without a mirror: the public file passes torchvision's md5 and fastai's first-MiB md5.
-    assert fd.download(ds).read_bytes() == public_data
+    assert download(ds).read_bytes() == public_data
     assert capsys.readouterr().err == (
         "two: 1.5 MB from the public URL, md5 (torchvision) and md5 of the first MiB (fastai checks.txt) "
         "verified (public file)\n"
     )
     marker = (cache / "two.bin.sha256").read_text().splitlines()
     assert marker[:2] == [f"{sha(public_data)}  two.bin", "# accepted as: public file"]
-    assert fd.main(["list"]) == 0
+    assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^two\s+3\.0 kB\s+yes \(public file\)\s+file://", out, re.M), out
     assert f"    accepts mirror copy: 3,000 bytes, sha256 {sha(mirror_data)[:12]}... [test MANIFEST]\n" in out
@@ -661,20 +704,20 @@ def test_public_file_and_mirror_copy_are_both_accepted_and_named(
         f"md5 of the first MiB {md5(public_data[: 1 << 20])[:12]}... [fastai checks.txt]\n"
     ) in out, "a whole-file md5 is there, so the first-MiB one is not called partial"
     # Another cache, with the mirror's copy in a mirror folder: that version is accepted, and named.
-    monkeypatch.setenv(fd.DATA_ENV, str(tmp_path / "cache2"))
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "cache2"))
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "two.bin").write_bytes(mirror_data)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
-    assert fd.download(ds).read_bytes() == mirror_data
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    assert download(ds).read_bytes() == mirror_data
     assert capsys.readouterr().err == "two: 3.0 kB from the mirror, sha256 verified (mirror copy)\n"
-    assert fd._status(ds) == "yes (mirror copy)"
+    assert cache_status(ds) == "yes (mirror copy)"
     # Each cached version is trusted by its marker: neither source is needed again.
     shutil.rmtree(mirror)
     shutil.rmtree(pub)
-    assert fd.download(ds).read_bytes() == mirror_data
-    monkeypatch.setenv(fd.DATA_ENV, str(cache))
-    assert fd.download(ds).read_bytes() == public_data and fd._status(ds) == "yes (public file)"
+    assert download(ds).read_bytes() == mirror_data
+    monkeypatch.setenv(DATA_ENV, str(cache))
+    assert download(ds).read_bytes() == public_data and cache_status(ds) == "yes (public file)"
     assert capsys.readouterr().err == ""
 
 
@@ -692,13 +735,13 @@ def test_a_first_mib_md5_is_backed_by_the_gzip_crc(
     ds = two_versions("p", b"the mirror copy", good, (pub / "p.tgz").as_uri(), whole_md5=False)
     assert ds.partial("public file") and md5(bytes(bad)[: 1 << 20]) == md5(good[: 1 << 20])
     with pytest.raises(DownloadError) as info:
-        fd.download(ds)
+        download(ds)
     msg = str(info.value)
     assert f"it is none of the accepted versions: not the mirror copy (it is {len(good):,} bytes, expected 15); " in msg
     assert "not the public file (its gzip stream is damaged (" in msg and "Nothing was kept in the cache" in msg
     assert leftovers(cache) == []
     (pub / "p.tgz").write_bytes(good)
-    fd.download(ds)
+    download(ds)
     assert capsys.readouterr().err.endswith(
         "p: 1.3 MB from the public URL, md5 of the first MiB (fastai checks.txt) verified, a partial check, "
         "plus the gzip CRC of the whole file (public file)\n"
@@ -747,23 +790,23 @@ def put_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, members: list, 
     mirror = tmp_path / "mirror"
     mirror.mkdir(exist_ok=True)
     (mirror / f"{name}.tgz").write_bytes(data)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     return entry(name, data, None, folder=name)
 
 
 def test_untar_extracts_atomically_with_a_marker(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ds = put_archive(tmp_path, monkeypatch, GOOD_MEMBERS)
-    folder = fd.untar(ds)
+    folder = untar(ds)
     assert folder == cache / "pkg"
     assert (folder / "a.txt").read_bytes() == b"alpha\n"
     assert (folder / "sub" / "b.txt").read_bytes() == b"beta\n"
-    assert (folder / fd._UNTAR_MARKER).read_text().splitlines()[:2] == [f"{ds.sha256}  pkg.tgz", "# accepted as: mirror copy"]
+    assert (folder / UNTAR_MARKER).read_text().splitlines()[:2] == [f"{ds.sha256}  pkg.tgz", "# accepted as: mirror copy"]
     assert leftovers(cache) == ["pkg.tgz", "pkg.tgz.sha256", "pkg/.foundations-complete", "pkg/a.txt", "pkg/sub/b.txt"]
     assert sorted(p.name for p in cache.iterdir()) == ["pkg", "pkg.tgz", "pkg.tgz.sha256"], "no temporary folders"
     # Complete: a second call neither downloads nor extracts (the archive may even be gone).
     (cache / "pkg.tgz").unlink()
     shutil.rmtree(tmp_path / "mirror")
-    assert fd.untar(ds) == folder and fd.fetch("pkg", registry={"pkg": ds}) == folder
+    assert untar(ds) == folder and fetch("pkg", registry={"pkg": ds}) == folder
     assert not (cache / "pkg.tgz").exists()
 
 
@@ -771,16 +814,16 @@ def test_markers_of_earlier_versions_are_still_trusted(cache: Path, tmp_path: Pa
     """Caches filled before markers named the version hold one-line markers (``<sha256>  <name>``):
     they are trusted as the version whose sha256 they name, so nothing is fetched again."""
     ds = put_archive(tmp_path, monkeypatch, GOOD_MEMBERS)
-    folder = fd.untar(ds)
+    folder = untar(ds)
     (cache / "pkg.tgz.sha256").write_text(f"{ds.sha256}  pkg.tgz\n")
-    (folder / fd._UNTAR_MARKER).write_text(ds.sha256 + "\n")
+    (folder / UNTAR_MARKER).write_text(ds.sha256 + "\n")
     shutil.rmtree(tmp_path / "mirror")  # nothing to fetch from
-    assert fd.is_cached(ds) and fd._status(ds) == "extracted (mirror copy)"
-    assert fd.untar(ds) == folder and fd.download(ds) == cache / "pkg.tgz"
-    assert fd.verify(ds).status == "ok"
-    (folder / fd._UNTAR_MARKER).write_text("0" * 64 + "\n")  # another archive's: extracted again
-    assert fd.untar(ds) == folder, "from the cached archive, whose old marker is trusted"
-    assert (folder / fd._UNTAR_MARKER).read_text().splitlines()[:2] == [f"{ds.sha256}  pkg.tgz", "# accepted as: mirror copy"]
+    assert is_cached(ds) and cache_status(ds) == "extracted (mirror copy)"
+    assert untar(ds) == folder and download(ds) == cache / "pkg.tgz"
+    assert verify(ds).status == "ok"
+    (folder / UNTAR_MARKER).write_text("0" * 64 + "\n")  # another archive's: extracted again
+    assert untar(ds) == folder, "from the cached archive, whose old marker is trusted"
+    assert (folder / UNTAR_MARKER).read_text().splitlines()[:2] == [f"{ds.sha256}  pkg.tgz", "# accepted as: mirror copy"]
 
 
 def test_half_extracted_folder_is_redone(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -788,7 +831,7 @@ def test_half_extracted_folder_is_redone(cache: Path, tmp_path: Path, monkeypatc
     (cache / "pkg").mkdir(parents=True)
     (cache / "pkg" / "a.txt").write_bytes(b"alp")  # an interrupted extraction from some other tool
     (cache / "pkg" / "stale.txt").write_bytes(b"old")
-    folder = fd.untar(ds)
+    folder = untar(ds)
     assert (folder / "a.txt").read_bytes() == b"alpha\n"
     assert not (folder / "stale.txt").exists()
     assert sorted(p.name for p in cache.iterdir()) == ["pkg", "pkg.tgz", "pkg.tgz.sha256"]
@@ -814,7 +857,7 @@ def test_hostile_archive_is_refused_and_nothing_is_left(
     members, reason = HOSTILE[case]
     ds = put_archive(tmp_path, monkeypatch, members)
     with pytest.raises(UnsafeArchiveError, match=rf"pkg: refusing to extract member .*: it is {re.escape(reason)}"):
-        fd.untar(ds)
+        untar(ds)
     assert not (cache / "pkg").exists(), "no target folder"
     assert sorted(p.name for p in cache.iterdir()) == ["pkg.tgz", "pkg.tgz.sha256"], "no temporary folder"
     assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
@@ -822,14 +865,14 @@ def test_hostile_archive_is_refused_and_nothing_is_left(
 
 def test_untar_rejects_files_and_broken_archives(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="untar: expected an archive .* got 'mnist_pkl' of kind 'file'"):
-        fd.untar("mnist_pkl")
+        untar("mnist_pkl")
     junk = b"this is not a gzip file at all"
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "bad.tgz").write_bytes(junk)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
     with pytest.raises(DownloadError, match=r"bad: could not extract .*bad.tgz: ReadError"):
-        fd.untar(entry("bad", junk, None, folder="bad"))
+        untar(entry("bad", junk, None, folder="bad"))
     assert not (cache / "bad").exists()
 
 
@@ -882,18 +925,18 @@ def test_both_imagenette_layouts_extract_alike(
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "imagenette2-160.tgz").write_bytes(square)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(mirror))
-    from_mirror = fd.fetch("imagenette2-160", registry={"imagenette2-160": ds})
-    assert fd._status(ds) == "extracted (mirror copy)"
-    monkeypatch.delenv(fd.MIRROR_ENV)
-    monkeypatch.setenv(fd.DATA_ENV, str(tmp_path / "cache2"))
-    from_public = fd.fetch("imagenette2-160", registry={"imagenette2-160": ds})
-    assert fd._status(ds) == "extracted (public file)"
+    monkeypatch.setenv(MIRROR_ENV, str(mirror))
+    from_mirror = fetch("imagenette2-160", registry={"imagenette2-160": ds})
+    assert cache_status(ds) == "extracted (mirror copy)"
+    monkeypatch.delenv(MIRROR_ENV)
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "cache2"))
+    from_public = fetch("imagenette2-160", registry={"imagenette2-160": ds})
+    assert cache_status(ds) == "extracted (public file)"
     assert from_mirror == cache / "imagenette2-160" and from_public == tmp_path / "cache2" / "imagenette2-160"
     err = capsys.readouterr().err.splitlines()
     assert err == [
-        f"imagenette2-160: {fd._human(len(square))} from the mirror, sha256 verified (mirror copy)",
-        f"imagenette2-160: {fd._human(len(public))} from the public URL, md5 (torchvision) and md5 of the first "
+        f"imagenette2-160: {human_bytes(len(square))} from the mirror, sha256 verified (mirror copy)",
+        f"imagenette2-160: {human_bytes(len(public))} from the public URL, md5 (torchvision) and md5 of the first "
         "MiB (fastai checks.txt; the whole file) verified (public file)",
     ]
     a, b = image_layout(from_mirror), image_layout(from_public)
@@ -923,26 +966,26 @@ def test_read_idx_parses_and_validates(tmp_path: Path) -> None:
     pixels = bytes(range(2 * 3 * 4))
     p = tmp_path / "img.gz"
     p.write_bytes(gzip.compress(idx_bytes(0x08, (2, 3, 4), pixels)))
-    got = fd.read_idx(p, ndim=3)
+    got = read_idx(p, ndim=3)
     assert got.dtype == torch.uint8 and tuple(got.shape) == (2, 3, 4)
     assert torch.equal(got, torch.arange(24, dtype=torch.uint8).reshape(2, 3, 4))
     raw = tmp_path / "lab"
     raw.write_bytes(idx_bytes(0x08, (5,), bytes([9, 8, 7, 6, 255])))
-    assert fd.read_idx(raw).tolist() == [9, 8, 7, 6, 255]
+    assert read_idx(raw).tolist() == [9, 8, 7, 6, 255]
     with pytest.raises(ValueError, match="expected 3 dimensions in lab, got 1"):
-        fd.read_idx(raw, ndim=3)
+        read_idx(raw, ndim=3)
     (tmp_path / "short").write_bytes(idx_bytes(0x08, (5,), bytes(4)))
     with pytest.raises(ValueError, match=r"declares shape \(5,\) \(5 values\) but holds 4 bytes"):
-        fd.read_idx(tmp_path / "short")
+        read_idx(tmp_path / "short")
     (tmp_path / "magic").write_bytes(idx_bytes(0x0D, (1,), bytes(4)))  # 0x0D = float: not MNIST's
     with pytest.raises(ValueError, match="magic number 0x00000d01; expected 0x000008NN"):
-        fd.read_idx(tmp_path / "magic")
+        read_idx(tmp_path / "magic")
     (tmp_path / "tiny").write_bytes(b"\x00\x00")
     with pytest.raises(ValueError, match="too short for an IDX header"):
-        fd.read_idx(tmp_path / "tiny")
+        read_idx(tmp_path / "tiny")
     (tmp_path / "head").write_bytes(bytes([0, 0, 8, 3, 0, 0]))
     with pytest.raises(ValueError, match="ends inside its header"):
-        fd.read_idx(tmp_path / "head")
+        read_idx(tmp_path / "head")
 
 
 def test_mnist_pickle_may_hold_only_numpy_arrays(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -956,10 +999,10 @@ def test_mnist_pickle_may_hold_only_numpy_arrays(cache: Path, tmp_path: Path, mo
 
     data = gzip.compress(pickle.dumps(Evil(), protocol=2))
     (tmp_path / "mnist.pkl.gz").write_bytes(data)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
-    monkeypatch.setitem(fd.REGISTRY, "mnist_pkl", entry("mnist_pkl", data, None, path="mnist.pkl.gz"))
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
+    monkeypatch.setitem(REGISTRY, "mnist_pkl", entry("mnist_pkl", data, None, path="mnist.pkl.gz"))
     with pytest.raises(pickle.UnpicklingError, match=r"refusing to load (posix|os)\.system"):
-        fd.get_mnist(source="pkl")
+        get_mnist(source="pkl")
     assert not (tmp_path / "pwned").exists()
 
 
@@ -993,7 +1036,7 @@ def test_public_mnist_pickle_is_accepted_by_its_structure(
     of three splits with MNIST's shapes, pixel/256 scale and label counts (here: tiny counts)."""
     import pickle
 
-    monkeypatch.setattr(fd, "_MNIST_PKL_SPLITS", TINY_SPLITS)
+    monkeypatch.setattr(pickles_mod, "MNIST_PKL_SPLITS", TINY_SPLITS)
     counts = tuple(c for _, c in TINY_SPLITS)
     good = tiny_mnist_pickle(counts)
     pub = tmp_path / "public"
@@ -1002,16 +1045,16 @@ def test_public_mnist_pickle_is_accepted_by_its_structure(
     # A download of unknown size may bring up to twice the largest known size (here 2 x 100,000 bytes).
     mirror_copy = Check("sha256", sha(b"the mirror's rebuilt copy"), 100_000, "mirror copy", "test")
     spec = DatasetSpec("mnist_pkl", "mnist.pkl.gz", (pub / "mnist.pkl.gz").as_uri(), "file", "test",
-                       (mirror_copy, fd.REGISTRY["mnist_pkl"].checks[1]))
-    monkeypatch.setitem(fd.REGISTRY, "mnist_pkl", spec)
-    m = fd.get_mnist(source="pkl")
+                       (mirror_copy, REGISTRY["mnist_pkl"].checks[1]))
+    monkeypatch.setitem(REGISTRY, "mnist_pkl", spec)
+    m = get_mnist(source="pkl")
     assert [tuple(t.shape) for t in m] == [(11, 784), (11,), (10, 784), (10,)]
     assert torch.bincount(m.y_train, minlength=10).tolist() == list(counts[0])
     assert capsys.readouterr().err == (
-        f"mnist_pkl: {fd._human(len(good))} from the public URL, structure (no published checksum for this copy) "
+        f"mnist_pkl: {human_bytes(len(good))} from the public URL, structure (no published checksum for this copy) "
         "verified (public file)\n"
     )
-    assert fd._status(spec) == "yes (public file)"
+    assert cache_status(spec) == "yes (public file)"
 
     class Evil:
         def __reduce__(self) -> tuple[object, tuple[str]]:
@@ -1027,35 +1070,35 @@ def test_public_mnist_pickle_is_accepted_by_its_structure(
     ]:
         (pub / "mnist.pkl.gz").write_bytes(data)
         with pytest.raises(DownloadError, match=r"not the mirror copy \(it is [\d,]+ bytes, expected 100,000\); not the public file \(" + re.escape(why)):
-            fd.download("mnist_pkl", force=True)
+            download("mnist_pkl", force=True)
         assert leftovers(cache) == ["mnist.pkl.gz", "mnist.pkl.gz.sha256"], "the good copy stays; nothing else is kept"
     assert not (tmp_path / "pwned").exists()
 
 
 def test_get_mnist_rejects_unknown_source() -> None:
     with pytest.raises(ValueError, match="get_mnist: expected source 'idx' or 'pkl', got 'csv'"):
-        fd.get_mnist("csv")
+        get_mnist("csv")
     with pytest.raises(ValueError, match="get_mnist_test: expected source 'idx' or 'pkl', got 'png'"):
-        fd.get_mnist_test("png")
+        get_mnist_test("png")
 
 
 @pytest.fixture(scope="module")
-def real_mnist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[fd.MNIST, fd.MNIST, Path]]:
+def real_mnist(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MNIST, MNIST, Path]]:
     """Real MNIST through the mirror into a fresh cache, from the IDX files and from the pickle."""
     if not REAL_MIRROR:
-        pytest.skip(f"{fd.MIRROR_ENV} is unset: set it to a folder holding mnist_idx/ and mnist.pkl.gz")
+        pytest.skip(f"{MIRROR_ENV} is unset: set it to a folder holding mnist_idx/ and mnist.pkl.gz")
     folder = tmp_path_factory.mktemp("mnist-cache")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(fd.DATA_ENV, str(folder))
-        mp.setenv(fd.PROGRESS_ENV, "0")
-        assert fd.fetch("mnist") == folder / "mnist_idx"
-        yield fd.get_mnist(), fd.get_mnist(source="pkl"), folder
+        mp.setenv(DATA_ENV, str(folder))
+        mp.setenv(PROGRESS_ENV, "0")
+        assert fetch("mnist") == folder / "mnist_idx"
+        yield get_mnist(), get_mnist(source="pkl"), folder
 
 
 @pytest.mark.lesson08
-def test_real_mnist_matches_the_manifest(real_mnist: tuple[fd.MNIST, fd.MNIST, Path]) -> None:
+def test_real_mnist_matches_the_manifest(real_mnist: tuple[MNIST, MNIST, Path]) -> None:
     m, _, _ = real_mnist
-    assert isinstance(m, fd.MNIST)
+    assert isinstance(m, MNIST)
     assert [tuple(t.shape) for t in m] == [(50000, 784), (50000,), (10000, 784), (10000,)]
     assert [t.dtype for t in m] == [torch.float32, torch.int64, torch.float32, torch.int64]
     assert m.y_train[:3].tolist() == [5, 0, 4] and m.y_train[-3:].tolist() == [8, 4, 8]
@@ -1070,31 +1113,31 @@ def test_real_mnist_matches_the_manifest(real_mnist: tuple[fd.MNIST, fd.MNIST, P
 
 
 @pytest.mark.lesson08
-def test_real_mnist_idx_and_pickle_agree(real_mnist: tuple[fd.MNIST, fd.MNIST, Path]) -> None:
+def test_real_mnist_idx_and_pickle_agree(real_mnist: tuple[MNIST, MNIST, Path]) -> None:
     m, p, _ = real_mnist
-    for field, a, b in zip(fd.MNIST._fields, m, p):
+    for field, a, b in zip(MNIST._fields, m, p):
         assert a.dtype == b.dtype and a.shape == b.shape, field
         assert torch.equal(a, b), f"{field} differs between the IDX files and mnist.pkl.gz"
 
 
 @pytest.mark.lesson08
-def test_real_mnist_test_split_and_cache(real_mnist: tuple[fd.MNIST, fd.MNIST, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_mnist_test_split_and_cache(real_mnist: tuple[MNIST, MNIST, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     _, _, folder = real_mnist
-    monkeypatch.setenv(fd.DATA_ENV, str(folder))
-    monkeypatch.setenv(fd.MIRROR_ENV, str(folder / "no-such-mirror"))  # everything must come from the cache
-    t = fd.get_mnist_test()
+    monkeypatch.setenv(DATA_ENV, str(folder))
+    monkeypatch.setenv(MIRROR_ENV, str(folder / "no-such-mirror"))  # everything must come from the cache
+    t = get_mnist_test()
     assert tuple(t.x_test.shape) == (10000, 784) and t.y_test.dtype == torch.int64
     assert torch.bincount(t.y_test, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    tp = fd.get_mnist_test(source="pkl")
+    tp = get_mnist_test(source="pkl")
     assert torch.equal(t.x_test, tp.x_test) and torch.equal(t.y_test, tp.y_test)
 
 
 @pytest.mark.lesson08
-def test_real_mnist_normalised_validation(real_mnist: tuple[fd.MNIST, fd.MNIST, Path]) -> None:
+def test_real_mnist_normalised_validation(real_mnist: tuple[MNIST, MNIST, Path]) -> None:
     m, _, _ = real_mnist
     mean, std = m.x_train.mean(), m.x_train.std()
-    x_train = fd.normalize(m.x_train, mean, std)
-    x_valid = fd.normalize(m.x_valid, mean, std)
+    x_train = normalize(m.x_train, mean, std)
+    x_valid = normalize(m.x_valid, mean, std)
     assert abs(x_train.mean().item()) < 1e-4 and abs(x_train.std().item() - 1) < 1e-4
     # MANIFEST: -0.0058 / 0.9924 as the course printed them (4 significant digits of -0.005851).
     assert abs(x_valid.mean().item() - -0.00585) < 5e-5
@@ -1109,17 +1152,17 @@ def test_real_mnist_normalised_validation(real_mnist: tuple[fd.MNIST, fd.MNIST, 
 def test_normalize_matches_float64_oracle() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.rand(7, 5, generator=g)
-    got = fd.normalize(x, 0.25, 0.5)
+    got = normalize(x, 0.25, 0.5)
     expected = (x.double() - 0.25) / 0.5
     assert got.dtype == torch.float32
     assert torch.allclose(got.double(), expected, atol=1e-6)
     mean, std = x.mean(0), x.std(0)  # per-column statistics broadcast along rows
-    assert torch.allclose(fd.normalize(x, mean, std).double(), (x.double() - mean.double()) / std.double(), atol=1e-5)
-    assert torch.allclose(fd.normalize(x, mean, std).mean(0), torch.zeros(5), atol=1e-6)
-    assert fd.normalize(x.double(), 1, 2).dtype == torch.float64
-    assert fd.normalize(x, mean.double(), std.double()).dtype == torch.float32, "the result keeps x's dtype"
+    assert torch.allclose(normalize(x, mean, std).double(), (x.double() - mean.double()) / std.double(), atol=1e-5)
+    assert torch.allclose(normalize(x, mean, std).mean(0), torch.zeros(5), atol=1e-6)
+    assert normalize(x.double(), 1, 2).dtype == torch.float64
+    assert normalize(x, mean.double(), std.double()).dtype == torch.float32, "the result keeps x's dtype"
     xg = x.clone().requires_grad_()
-    fd.normalize(xg, 0.5, 4.0).sum().backward()
+    normalize(xg, 0.5, 4.0).sum().backward()
     assert torch.equal(xg.grad, torch.full_like(x, 0.25))
 
 
@@ -1140,7 +1183,7 @@ def test_normalize_matches_float64_oracle() -> None:
 )
 def test_normalize_errors(x: object, mean: object, std: object, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
-        fd.normalize(x, mean, std)  # type: ignore[arg-type]
+        normalize(x, mean, std)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1151,32 +1194,32 @@ def test_normalize_errors(x: object, mean: object, std: object, error: type[Exce
 def test_cli_list_and_fetch(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     data = payload(1234, seed=16)
     (tmp_path / "cli.bin").write_bytes(data)
-    monkeypatch.setenv(fd.MIRROR_ENV, str(tmp_path))
-    monkeypatch.setenv(fd.PROGRESS_ENV, "0")
-    monkeypatch.setitem(fd.REGISTRY, "cli", entry("cli", data, None))
-    assert fd.main(["list"]) == 0
+    monkeypatch.setenv(MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv(PROGRESS_ENV, "0")
+    monkeypatch.setitem(REGISTRY, "cli", entry("cli", data, None))
+    assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^cli\s+1\.2 kB\s+no\s+mirror:cli\.bin$", out, re.M), out
     assert re.search(r"^mnist_test_labels\s+4\.5 kB\s+no\s+mirror:mnist_idx/t10k-labels-idx1-ubyte\.gz then https://", out, re.M)
     assert f"cache: {cache}" in out and "group mnist: mnist_train_images, mnist_train_labels" in out
-    assert fd.main(["fetch", "cli"]) == 0
+    assert main(["fetch", "cli"]) == 0
     assert capsys.readouterr().out == f"cli: {cache / 'cli.bin'}\n"
-    assert fd.main(["list"]) == 0
+    assert main(["list"]) == 0
     assert re.search(r"^cli\s+1\.2 kB\s+yes\s", capsys.readouterr().out, re.M)
-    assert fd.main(["fetch", "cli", "nope"]) == 2
+    assert main(["fetch", "cli", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown dataset 'nope'; known: ") and "mnist_pkl" in err
 
 
 def test_cli_offline_exits_2_without_traceback(tmp_path: Path) -> None:
-    env = {**os.environ, fd.DATA_ENV: str(tmp_path / "cache"), fd.PROGRESS_ENV: "0"}
-    env.pop(fd.MIRROR_ENV, None)
+    env = {**os.environ, DATA_ENV: str(tmp_path / "cache"), PROGRESS_ENV: "0"}
+    env.pop(MIRROR_ENV, None)
     proc = subprocess.run(
-        [sys.executable, "-m", "foundations.datasets", "fetch", "wikitext-2-valid-test"],
+        [sys.executable, "-m", "foundations.data", "fetch", "wikitext-2-valid-test"],
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: wikitext-2-valid-test has no public URL")
-    assert f"Set {fd.MIRROR_ENV} to a folder (or URL) holding wikitext-2-valid-test.tgz" in proc.stderr
+    assert f"Set {MIRROR_ENV} to a folder (or URL) holding wikitext-2-valid-test.tgz" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stdout == ""

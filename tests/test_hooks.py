@@ -13,22 +13,21 @@ from functools import partial
 
 import pytest
 import torch
+from conftest import CLOSE64, F64, gen, randn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from foundations.conv import get_cnn_model
-from foundations.data import Dataset, get_dls
+from foundations.data import DataBunch, Dataset, get_dls
 from foundations.hooks import (ActivationStats, Hook, Hooks, ListContainer, ParamHook, ParamHooks, RecordSteps,
                               append_stats, get_hist, get_min)
-from foundations.learner import Callback, DataBunch, Learner, Runner
+from foundations.learner import Callback, CancelStepException, Learner
 from foundations.losses import cross_entropy
+from foundations.models import get_cnn_model
 from foundations.optim import SGD
 from foundations.testing import check_close
 
 pytestmark = pytest.mark.lesson10
-
-F64 = torch.float64
 
 
 def n_hooks(model: nn.Module) -> int:
@@ -148,22 +147,20 @@ class FailAfter(Callback):
 
 def _tiny_cnn_learner() -> tuple[nn.Module, Learner]:
     """A two-conv CNN on 40 random 8x8 images of 3 classes, with SGD at lr 0.1 (seeded)."""
-    g = torch.Generator().manual_seed(0)
+    g = gen(0)
     x, y = torch.randn(40, 1, 8, 8, generator=g), torch.randint(0, 3, (40,), generator=g)
     ds = Dataset(x, y)
     data = DataBunch(*get_dls(ds, ds, 8), c_in=64, c_out=3)
     torch.manual_seed(0)
     model = get_cnn_model(data, [4, 8])
-    learn = Learner(model, SGD(model.parameters(), 0.1), cross_entropy, data)
-    return model, learn
+    return model, Learner(model, data, cross_entropy, lr=0.1)
 
 
 def test_hooks_come_off_when_training_raises() -> None:
     model, learn = _tiny_cnn_learner()
-    run = Runner(cbs=[FailAfter(3)])
     with pytest.raises(ValueError, match="simulated failure after 3 batches"):
         with Hooks(model[:2], append_stats) as hooks:
-            run.fit(2, learn)
+            learn.fit(2, cbs=[FailAfter(3)])
     assert n_hooks(model) == 0
     assert [len(h.stats.means) for h in hooks] == [3, 3], "each hook should have recorded the 3 batches before the failure"
 
@@ -192,7 +189,7 @@ def test_hooks_reject_bad_arguments() -> None:
 def test_append_stats_against_direct_computation() -> None:
     model = small_model().double()
     stats = partial(append_stats, bins=12, hist_range=(-1.5, 2.5))
-    xs = [torch.randn(9, 6, dtype=F64, generator=torch.Generator().manual_seed(s)) * 3 for s in range(4)]
+    xs = [randn(9, 6, seed=s) * 3 for s in range(4)]
     with Hooks(model, stats) as hooks:
         for x in xs:
             model(x)
@@ -206,8 +203,8 @@ def test_append_stats_against_direct_computation() -> None:
         what = f"layer {i} ({type(model[i]).__name__})"
         st_ = h.stats
         assert isinstance(st_, ActivationStats) and (st_.bins, st_.lo, st_.hi) == (12, -1.5, 2.5)
-        check_close(torch.tensor(st_.means, dtype=F64), torch.stack([o.mean() for o in outs]), what=f"means of {what}", atol=1e-12)
-        check_close(torch.tensor(st_.stds, dtype=F64), torch.stack([o.std() for o in outs]), what=f"stds of {what}", atol=1e-12)
+        check_close(torch.tensor(st_.means, dtype=F64), torch.stack([o.mean() for o in outs]), what=f"means of {what}", **CLOSE64)
+        check_close(torch.tensor(st_.stds, dtype=F64), torch.stack([o.std() for o in outs]), what=f"stds of {what}", **CLOSE64)
         expected_hists = torch.stack([torch.histogram(o, 12, range=(-1.5, 2.5)).hist for o in outs])
         check_close(torch.stack(st_.hists), expected_hists, what=f"histograms of {what}", atol=0)
         assert st_.numels == [o.numel() for o in outs]
@@ -237,12 +234,12 @@ def test_relu_zeros_fall_in_the_bin_starting_at_zero() -> None:
     check_close(get_min(h, slice(19, 21)), torch.tensor([4 / 6]), what="share near zero", atol=1e-7)
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(
     n=st.integers(1, 50), batches=st.integers(1, 4), threshold_bins=st.integers(1, 5), seed=st.integers(0, 2**16),
 )
 def test_get_min_is_the_share_of_small_activations(n: int, batches: int, threshold_bins: int, seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
+    g = gen(seed)
     relu = nn.ReLU()
     h = Hook(relu, append_stats)  # the course's 40 bins over [0, 10]: width 0.25
     outs = [relu(torch.randn(n, 3, generator=g, dtype=F64) * 2) for _ in range(batches)]
@@ -252,16 +249,16 @@ def test_get_min_is_the_share_of_small_activations(n: int, batches: int, thresho
     check_close(get_min(h, slice(0, threshold_bins)), expected, what="the same share with a slice", atol=1e-6)
 
 
-@settings(deadline=None, max_examples=30)
+@settings(max_examples=30)
 @given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4), seed=st.integers(0, 2**16))
 def test_append_stats_mean_std_on_any_shape(shape: list[int], seed: int) -> None:
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
+    x = randn(*shape, seed=seed)
     ident = nn.Identity()
     h = Hook(ident, append_stats)
     ident(x)
-    check_close(torch.tensor(h.stats.means[0], dtype=F64), x.mean(), what=f"mean of {tuple(shape)}", atol=1e-12)
+    check_close(torch.tensor(h.stats.means[0], dtype=F64), x.mean(), what=f"mean of {tuple(shape)}", **CLOSE64)
     expected_std = x.std() if x.numel() > 1 else torch.tensor(float("nan"), dtype=F64)
-    check_close(torch.tensor(h.stats.stds[0], dtype=F64), expected_std, what=f"std of {tuple(shape)}", atol=1e-12)
+    check_close(torch.tensor(h.stats.stds[0], dtype=F64), expected_std, what=f"std of {tuple(shape)}", **CLOSE64)
 
 
 def test_stats_helpers_reject_bad_input() -> None:
@@ -283,7 +280,7 @@ def test_stats_helpers_reject_bad_input() -> None:
         get_min(h, [0, 1])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"this hook records 40 bins over \(0.0, 10.0\), got 10 over \(0.0, 10.0\)"):
         append_stats(h, relu, (), torch.randn(3), bins=10)
-    with pytest.raises(ValueError, match=r"expected hist_range \(lo, hi\) with lo < hi, got \(1.0, 1.0\)"):
+    with pytest.raises(ValueError, match=r"append_stats: expected hist_range to be a pair \(lo, hi\) of finite numbers with lo < hi, got tuple \(1\.0, 1\.0\)"):
         append_stats(Hook(nn.ReLU(), append_stats), relu, (), torch.randn(3), hist_range=(1.0, 1.0))
 
 
@@ -365,10 +362,31 @@ def test_param_hooks_record_every_step_and_come_off_when_training_raises() -> No
         with ParamHooks(model) as ph:
             assert len(ph) == 3  # two conv blocks and the linear layer; pool and flatten have no parameters
             assert n_tensor_hooks(model) == 2 + 2 + 2
-            Runner(cbs=[RecordSteps(ph), FailAfter(3)]).fit(2, learn)
+            learn.fit(2, cbs=[RecordSteps(ph), FailAfter(3)])
     assert n_tensor_hooks(model) == 0
     assert [len(h.stats.update_norms) for h in ph] == [3, 3, 3]
     assert all(0 < r < 10 for h in ph for r in h.stats.update_ratios().tolist())
+
+
+def test_record_steps_forgets_the_gradients_of_a_skipped_step() -> None:
+    model, learn = _tiny_cnn_learner()  # 5 training batches of 8
+    skipped = {1, 3}
+    norms: list[float] = []  # the gradient norm of the last layer at every training batch
+
+    class GradNormsThenSkip(Callback):
+        def after_backward(self) -> None:
+            g = torch.cat([p.grad.reshape(-1).double() for p in model[-1].parameters()])
+            norms.append(g.norm().item())
+            if self.n_iter in skipped:
+                raise CancelStepException()
+
+    with ParamHooks([model[-1]]) as ph:
+        learn.fit(1, cbs=[RecordSteps(ph), GradNormsThenSkip()])
+    stepped = [n for i, n in enumerate(norms) if i not in skipped]
+    assert len(norms) == 5 and len(ph[0].stats.grad_norms) == 3
+    # each record is one stepped batch's gradient, not the skipped batch's added to the next
+    check_close(torch.tensor(ph[0].stats.grad_norms, dtype=F64), torch.tensor(stepped, dtype=F64),
+                what="gradient norms recorded for the stepped batches", rtol=1e-6)
 
 
 def test_param_hooks_reject_bad_arguments() -> None:

@@ -23,7 +23,7 @@ weight_shapes = st.lists(st.integers(min_value=1, max_value=9), min_size=2, max_
 # ---- gain -----------------------------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=50)
+@settings(max_examples=50)
 @given(a=slopes)
 def test_gain_is_torchs_leaky_relu_gain(a: float) -> None:
     assert gain(a) == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", a), rel=1e-12)
@@ -36,16 +36,16 @@ def test_gain_special_values() -> None:
 
 
 def test_gain_bad_slope() -> None:
-    with pytest.raises(TypeError, match=r"gain: expected a to be a float, got str"):
+    with pytest.raises(TypeError, match=r"gain: expected a to be a finite number \(the negative slope of the leaky ReLU; 0 for a ReLU\), got str '0\.1'"):
         gain("0.1")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"gain: expected a finite negative slope a, got inf"):
+    with pytest.raises(ValueError, match=r"gain: expected a to be a finite number \(the negative slope of the leaky ReLU; 0 for a ReLU\), got float inf"):
         gain(float("inf"))
 
 
 # ---- fan_in_fan_out ---------------------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=60)
+@settings(max_examples=60)
 @given(shape=weight_shapes)
 def test_fan_in_fan_out_is_torchs(shape: tuple[int, ...]) -> None:
     assert fan_in_fan_out(shape) == torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
@@ -68,20 +68,20 @@ def test_fan_in_fan_out_of_layers(layer: torch.nn.Module, expected: tuple[int, i
 
 
 def test_fan_in_fan_out_bad_shapes() -> None:
-    with pytest.raises(ValueError, match=r"fan_in_fan_out: expected a shape with at least 2 dimensions \(out, in, \.\.\.\), got \(5,\)"):
+    with pytest.raises(ValueError, match=r"fan_in_fan_out: expected shape to be \(out, in, \*kernel_size\), 2 or more positive ints, got tuple \(5,\)"):
         fan_in_fan_out((5,))
-    with pytest.raises(ValueError, match=r"expected positive sizes, got \(3, 0, 2\)"):
+    with pytest.raises(ValueError, match=r"fan_in_fan_out: expected shape to be \(out, in, \*kernel_size\), 2 or more positive ints, got tuple \(3, 0, 2\)"):
         fan_in_fan_out((3, 0, 2))
-    with pytest.raises(TypeError, match=r"fan_in_fan_out: expected int sizes, got \(3, 2.0\)"):
+    with pytest.raises(TypeError, match=r"fan_in_fan_out: expected shape to be \(out, in, \*kernel_size\), 2 or more positive ints, got tuple \(3, 2\.0\)"):
         fan_in_fan_out((3, 2.0))  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"fan_in_fan_out: expected a shape .* got Tensor"):
+    with pytest.raises(TypeError, match=r"fan_in_fan_out: expected shape to be \(out, in, \*kernel_size\), 2 or more positive ints, got Tensor of dtype torch\.float32 and shape \(3, 2\)"):
         fan_in_fan_out(torch.empty(3, 2))  # type: ignore[arg-type]
 
 
 # ---- kaiming_uniform_bound ----------------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=50)
+@settings(max_examples=50)
 @given(fan_in=fans, a=slopes)
 def test_kaiming_uniform_bound_formula(fan_in: int, a: float) -> None:
     expected = torch.nn.init.calculate_gain("leaky_relu", a) * math.sqrt(3.0 / fan_in)
@@ -119,16 +119,16 @@ def test_pytorch_default_init_is_kaiming_uniform_with_sqrt5(make) -> None:  # no
 
 
 def test_kaiming_uniform_bound_bad_inputs() -> None:
-    with pytest.raises(ValueError, match=r"kaiming_uniform_bound: fan_in: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"kaiming_uniform_bound: expected fan_in to be a positive int, got int 0"):
         kaiming_uniform_bound(0)
-    with pytest.raises(TypeError, match=r"kaiming_uniform_bound: expected a to be a float, got NoneType"):
+    with pytest.raises(TypeError, match=r"kaiming_uniform_bound: expected a to be a finite number \(the negative slope of the leaky ReLU; 0 for a ReLU\), got NoneType None"):
         kaiming_uniform_bound(10, None)  # type: ignore[arg-type]
 
 
 # ---- orthogonal -------------------------------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(n_rows=st.integers(1, 40), n_cols=st.integers(1, 40), g=st.floats(0.1, 3.0), seed=st.integers(0, 10_000))
 def test_orthogonal_equals_torchs_orthogonal_(n_rows: int, n_cols: int, g: float, seed: int) -> None:
     got = orthogonal(n_rows, n_cols, gain=g, generator=torch.Generator().manual_seed(seed))
@@ -174,13 +174,13 @@ def test_orthogonal_haar_sign_fix() -> None:
 
 
 def test_orthogonal_bad_inputs() -> None:
-    with pytest.raises(ValueError, match=r"orthogonal: n_cols: expected a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"orthogonal: expected n_cols to be a positive int or None, got int 0"):
         orthogonal(3, 0)
-    with pytest.raises(TypeError, match=r"orthogonal: n_rows: expected a positive int, got float"):
+    with pytest.raises(TypeError, match=r"orthogonal: expected n_rows to be a positive int, got float 3\.0"):
         orthogonal(3.0, 3)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"orthogonal: expected gain to be a float, got str"):
+    with pytest.raises(TypeError, match=r"orthogonal: expected gain to be a finite number, got str '1'"):
         orthogonal(3, 3, gain="1")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"orthogonal: expected a finite gain, got nan"):
+    with pytest.raises(ValueError, match=r"orthogonal: expected gain to be a finite number, got float nan"):
         orthogonal(3, 3, gain=float("nan"))
     with pytest.raises(TypeError, match=r"orthogonal: expected generator to be a torch.Generator or None, got int"):
         orthogonal(3, 3, generator=0)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -44,8 +45,11 @@ def test_nothing_newer_than_gnu_make_381() -> None:
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     """The Makefile beside a copy of the files it depends on, using this checkout's .venv."""
+    stamp = (ROOT / ".venv" / ".installed").stat().st_mtime if (ROOT / ".venv" / ".installed").exists() else None
     for name in ("Makefile", "requirements.txt", "pyproject.toml"):
-        shutil.copy2(ROOT / name, tmp_path / name)  # copy2 keeps mtimes: the venv stays up to date
+        shutil.copy2(ROOT / name, tmp_path / name)
+        if stamp is not None:  # older than the venv's stamp: make must not reinstall into this checkout's venv
+            os.utime(tmp_path / name, (stamp - 60, stamp - 60))
     return tmp_path
 
 
@@ -59,3 +63,15 @@ def test_checks_of_a_build_without_a_build_say_to_build(checkout: Path, target: 
     assert done.returncode != 0
     assert "no built site in _build/html: run `make book` first" in done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_the_package_ships_every_subpackage() -> None:
+    """A normal (not editable) install must carry foundations.data, foundations.callbacks, ..."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    found = set(find_packages(str(ROOT), include=config["include"]))
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "foundations").rglob("__init__.py")}
+    assert on_disk <= found, f"subpackages a normal install would leave out: {sorted(on_disk - found)}"

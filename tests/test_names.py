@@ -10,8 +10,8 @@ checker reads each row and reports:
 * a positional argument spelled like a parameter of the callee, or like a name of its own row,
   that binds to a different parameter (``conv_layer(nf, ni)``);
 * an attribute that is not there, on a library object or on a small real object standing for one
-  of the book's variables (``learn`` is a :class:`Learner`, ``run`` a :class:`Runner` after one
-  epoch, ``dls`` the pair of loaders, ...): ``learn.fit`` and ``dls.train`` are caught;
+  of the book's variables (``learn`` is a :class:`Learner` after one epoch, ``dls`` the pair of
+  loaders, ...): ``learn.run`` and ``dls.train`` are caught;
 * a bare name in inline code in the second column (``a `Learner` ``) that is not one of the table's
   names and not a library object.
 """
@@ -82,10 +82,12 @@ def parse_table(text: str) -> list[Row]:
 
 @cache
 def library() -> dict[str, list[Any]]:
-    """Every public name defined in a ``foundations`` module -> the objects of that name."""
+    """Every public name defined in a ``foundations`` module (packages included) -> the objects of that name."""
     found: dict[str, list[Any]] = {}
-    for info in pkgutil.iter_modules(foundations.__path__):
-        mod = importlib.import_module(f"foundations.{info.name}")
+    for info in pkgutil.walk_packages(foundations.__path__, "foundations."):
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue  # a command line: importing it runs it
+        mod = importlib.import_module(info.name)
         for name, obj in vars(mod).items():
             if name.startswith("_") or inspect.ismodule(obj):
                 continue
@@ -98,7 +100,7 @@ def library() -> dict[str, list[Any]]:
 @cache
 def code_words() -> frozenset[str]:
     """Identifiers (and ``.attr`` spellings) in the book's code: the library, solutions, lesson code cells."""
-    texts = [p.read_text() for p in sorted((ROOT / "foundations").glob("*.py"))]
+    texts = [p.read_text() for p in sorted((ROOT / "foundations").rglob("*.py"))]
     texts += [p.read_text() for p in sorted((ROOT / "solutions").glob("*.py"))]
     cell = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```", re.S | re.M)
     for page in sorted((ROOT / "lessons").glob("*.md")):
@@ -114,19 +116,20 @@ def code_words() -> frozenset[str]:
 def fixtures() -> dict[str, Any]:
     """Small real objects for the book's variable names, built with the library (one tiny epoch)."""
     from foundations.backprop import Model
-    from foundations.data import Dataset, get_dls
-    from foundations.learner import DataBunch, Learner, Recorder, Runner, get_model
+    from foundations.callbacks import Recorder
+    from foundations.data import DataBunch, Dataset, get_dls
+    from foundations.learner import Learner
     from foundations.losses import cross_entropy
+    from foundations.models import get_model
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(8, 4, generator=g), torch.randint(0, 3, (8,), generator=g)
     train_ds, valid_ds = Dataset(x, y), Dataset(x[:4], y[:4])
     dls = get_dls(train_ds, valid_ds, 4, generator=g)
     data = DataBunch(*dls, c_in=4, c_out=3)
-    model, opt = get_model(data, lr=0.1, nh=5)
-    learn = Learner(model, opt, cross_entropy, data)
-    run = Runner(cbs=[Recorder()])
-    run.fit(1, learn)
+    model = get_model(data, nh=5)
+    learn = Learner(model, data, cross_entropy, lr=0.1, cbs=[Recorder()])
+    learn.fit(1)
     # Lesson 8's hand-written backward pass, which leaves .g on its inputs and weights
     w1, b1, w2, b2 = torch.randn(4, 5, generator=g), torch.zeros(5), torch.randn(5, 1, generator=g), torch.zeros(1)
     mlp = Model(w1, b1, w2, b2)
@@ -134,7 +137,7 @@ def fixtures() -> dict[str, Any]:
     mlp.backward()
     return {
         "train_ds": train_ds, "valid_ds": valid_ds, "dls": dls, "train_dl": dls[0], "valid_dl": dls[1],
-        "data": data, "model": model, "opt": opt, "loss_func": cross_entropy, "learn": learn, "run": run,
+        "data": data, "model": model, "opt": learn.opt, "loss_func": cross_entropy, "learn": learn,
         "w1": w1, "b1": b1, "w2": w2, "b2": b2,
     }
 
@@ -313,7 +316,7 @@ def test_names_table_is_true_of_the_code() -> None:
 
 def test_names_table_has_the_names_the_code_uses() -> None:
     names = {n for row in parse_table(NAMES_PAGE.read_text()) for n in row.names}
-    required = {"xb", "yb", "bs", "nh", "lr", "mom", "cbs", "learn", "run", "data", "dls",
+    required = {"xb", "yb", "bs", "nh", "lr", "mom", "cbs", "learn", "data", "dls",
                 "x_train", "y_valid", "ni", "nf", "c_in", "c_out"}
     assert required <= names, f"book/names.md lacks {sorted(required - names)}"
 
@@ -321,9 +324,10 @@ def test_names_table_has_the_names_the_code_uses() -> None:
 @pytest.mark.parametrize(
     "line, expected",
     [
-        ("| `learn` | a `Learner` | `learn.fit(1)` |", r"learn\.fit: Learner .* has no attribute 'fit'"),
+        ("| `learn` | a `Learner` | `learn.run(1)` |", r"learn\.run: Learner .* has no attribute 'run'"),
         ("| `dls` | data loaders | `dls.train` |", r"dls\.train: tuple .* has no attribute 'train'"),
-        ("| `run` | a `Runner` | `run.fit(1)` |", r"run\.fit\(1\): the signature .* refuses it"),
+        ("| `learn` | a `Learner` | `learn.fit(1, None, False, 4)` |", r"learn\.fit\(1, None, False, 4\): the signature .* refuses it"),
+        ("| `learn` | a `Learner` | `learn.fit(1, learn)` |", r"argument 'learn' binds to parameter 'cbs'"),
         ("| `learn` | a `Learnerr` | `learn.model` |", r"`Learnerr` in 'stands for' is neither"),
         ("| `ni`, `nf` | channels | `conv_layer(nf, ni)` |", r"argument 'nf' binds to parameter 'ni'"),
         ("| `bs` | batch size | `get_dls(train_ds, valid_ds, batch=64)` |", r"get_dls\(train_ds, valid_ds, batch=64\): the signature .* refuses it"),
@@ -342,7 +346,8 @@ def test_checker_catches_a_made_up_name(line: str, expected: str) -> None:
 
 def test_checker_accepts_true_rows() -> None:
     rows = _rows(
-        "| `run` | a `Runner` | `run.fit(1, learn)` |",
+        "| `learn` | a `Learner` | `learn.fit(1, cbs=[Recorder()], reset_opt=True)` |",
+        "| `cbs` | callbacks | `Learner(model, data, loss_func, cbs=[Recorder()])` |",
         "| `ni`, `nf` | channels | `conv_layer(ni, nf, ks, stride=2)` |",
         "| `data` | a `DataBunch` | `data = DataBunch(*dls, c_in=m, c_out=c)` |",
         "| `inp`, `out`, `targ` | input, output, target | `Mse().bwd(out, inp, targ)` |",

@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import gen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,10 +21,6 @@ from foundations.residual import INITS, ResidualBlock, ResidualMLP, fixup_scale
 from foundations.testing import check_close
 
 pytestmark = pytest.mark.lesson08
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 # --- fixup_scale -------------------------------------------------------------------------------
@@ -63,12 +60,12 @@ def test_fixup_scale_shrinks_the_branch_product_to_one_over_sqrt_l() -> None:
 @pytest.mark.parametrize(
     ("args", "exc", "match"),
     [
-        ((0, 2), ValueError, r"fixup_scale: expected n_blocks >= 1, got 0"),
-        ((-3, 2), ValueError, r"expected n_blocks >= 1, got -3"),
-        ((16, 1), ValueError, r"fixup_scale: expected m >= 2, got 1"),
-        ((16.0, 2), TypeError, r"expected n_blocks to be an int, got float 16.0"),
-        ((16, True), TypeError, r"expected m to be an int, got bool True"),
-        (("16", 2), TypeError, r"expected n_blocks to be an int, got str '16'"),
+        ((0, 2), ValueError, r"fixup_scale: expected n_blocks to be a positive int, got int 0"),
+        ((-3, 2), ValueError, r"fixup_scale: expected n_blocks to be a positive int, got int -3"),
+        ((16, 1), ValueError, r"fixup_scale: expected m to be an int >= 2, got int 1"),
+        ((16.0, 2), TypeError, r"fixup_scale: expected n_blocks to be a positive int, got float 16\.0"),
+        ((16, True), TypeError, r"fixup_scale: expected m to be an int >= 2, got bool True"),
+        (("16", 2), TypeError, r"fixup_scale: expected n_blocks to be a positive int, got str '16'"),
     ],
 )
 def test_fixup_scale_rejects_bad_arguments(args: tuple, exc: type, match: str) -> None:
@@ -79,7 +76,7 @@ def test_fixup_scale_rejects_bad_arguments(args: tuple, exc: type, match: str) -
 # --- construction and shapes -------------------------------------------------------------------
 
 
-@settings(deadline=None, max_examples=25)
+@settings(max_examples=25)
 @given(
     n=st.integers(1, 6),
     n_in=st.integers(1, 12),
@@ -119,12 +116,12 @@ def test_generator_makes_weights_reproducible() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        (dict(init="xavier"), ValueError, r"expected init to be one of 'fixup', 'kaiming', got 'xavier'"),
-        (dict(m=1), ValueError, r"ResidualMLP: expected m >= 2, got 1"),
-        (dict(n_blocks=0), ValueError, r"ResidualMLP: expected n_blocks >= 1, got 0"),
-        (dict(width=2.5), TypeError, r"expected width to be an int, got float 2.5"),
-        (dict(n_in=0), ValueError, r"expected n_in >= 1, got 0"),
-        (dict(n_out=-1), ValueError, r"expected n_out >= 1, got -1"),
+        (dict(init="xavier"), ValueError, r"ResidualMLP: expected init to be one of 'fixup', 'kaiming', got str 'xavier'"),
+        (dict(m=1), ValueError, r"ResidualMLP: expected m to be an int >= 2, got int 1"),
+        (dict(n_blocks=0), ValueError, r"ResidualMLP: expected n_blocks to be a positive int, got int 0"),
+        (dict(width=2.5), TypeError, r"ResidualMLP: expected width to be a positive int, got float 2\.5"),
+        (dict(n_in=0), ValueError, r"ResidualMLP: expected n_in to be a positive int, got int 0"),
+        (dict(n_out=-1), ValueError, r"ResidualMLP: expected n_out to be a positive int, got int -1"),
     ],
 )
 def test_residual_mlp_rejects_bad_arguments(kwargs: dict, exc: type, match: str) -> None:
@@ -134,18 +131,18 @@ def test_residual_mlp_rejects_bad_arguments(kwargs: dict, exc: type, match: str)
 
 
 def test_residual_block_rejects_bad_arguments() -> None:
-    with pytest.raises(ValueError, match=r"ResidualBlock: expected m >= 2, got 1"):
+    with pytest.raises(ValueError, match=r"ResidualBlock: expected m to be an int >= 2, got int 1"):
         ResidualBlock(8, m=1)
-    with pytest.raises(TypeError, match=r"ResidualBlock: expected width to be an int, got str"):
+    with pytest.raises(TypeError, match=r"ResidualBlock: expected width to be a positive int, got str '8'"):
         ResidualBlock("8")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("x", "exc", "match"),
     [
-        (torch.zeros(784), ValueError, r"expected x of shape \(N, 784\), got \(784,\)"),
-        (torch.zeros(5, 28, 28), ValueError, r"expected x of shape \(N, 784\), got \(5, 28, 28\)"),
-        (torch.zeros(5, 10), ValueError, r"expected x of shape \(N, 784\), got \(5, 10\)"),
+        (torch.zeros(784), ValueError, r"ResidualMLP: expected x to be a tensor of shape \(N, 784\), got Tensor of dtype torch\.float32 and shape \(784,\)"),
+        (torch.zeros(5, 28, 28), ValueError, r"ResidualMLP: expected x to be a tensor of shape \(N, 784\), got Tensor of dtype torch\.float32 and shape \(5, 28, 28\)"),
+        (torch.zeros(5, 10), ValueError, r"ResidualMLP: expected x to be a tensor of shape \(N, 784\), got Tensor of dtype torch\.float32 and shape \(5, 10\)"),
         ([[0.0] * 784], TypeError, r"expected x to be a tensor of shape \(N, 784\), got list"),
     ],
 )

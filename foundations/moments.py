@@ -16,21 +16,18 @@ For samples :math:`x_1, \\dots, x_n` with mean :math:`\\bar x`,
 
 Every function subtracts the mean first. The shortcut :math:`E[X^2] - E[X]^2` is the same number in
 exact arithmetic but loses digits in floating point when the mean is large next to the spread.
+
+Functions of tensors: no ``Module`` base.
 """
 
 from __future__ import annotations
 
 from torch import Tensor
 
+from foundations import checks
+from foundations.checks import shape_str
+
 __all__ = ["corr", "corr_matrix", "cov", "cov_matrix", "std", "var"]
-
-
-def _check_float(fn: str, name: str, x: object) -> Tensor:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}: expected {name} to be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{fn}: expected {name} to be a floating-point tensor, got dtype {x.dtype}")
-    return x
 
 
 def _check_n(fn: str, n: int, unbiased: bool, what: str) -> None:
@@ -41,9 +38,9 @@ def _check_n(fn: str, n: int, unbiased: bool, what: str) -> None:
 
 
 def _check_pair(fn: str, x: object, y: object) -> tuple[Tensor, Tensor]:
-    x, y = _check_float(fn, "x", x), _check_float(fn, "y", y)
+    x, y = checks.tensor(fn, "x", x, floating=True), checks.tensor(fn, "y", y, floating=True)
     if x.ndim != 1 or y.ndim != 1:
-        raise ValueError(f"{fn}: expected 1-D tensors x and y, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(f"{fn}: expected 1-D tensors x and y, got shapes {shape_str(x)} and {shape_str(y)}")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{fn}: expected x and y of the same length (paired samples), got {x.shape[0]} and {y.shape[0]}")
     return x, y
@@ -60,13 +57,19 @@ def var(x: Tensor, dim: int | None = None, unbiased: bool = True) -> Tensor:
     >>> float(var(torch.tensor([1.0, 2.0, 4.0, 18.0]), unbiased=False))
     47.1875
     """
-    x = _check_float("var", "x", x)
+    x = checks.tensor("var", "x", x, floating=True)
+    unbiased = checks.boolean("var", "unbiased", unbiased)
     if dim is None:
         x, dim = x.reshape(-1), 0
-    elif isinstance(dim, bool) or not isinstance(dim, int) or not -x.ndim <= dim < max(x.ndim, 1):
-        raise ValueError(f"var: expected dim to be None or an int in [{-x.ndim}, {x.ndim}), got {dim!r}")
+    else:
+        what = f"None or an int in [{-x.ndim}, {max(x.ndim, 1)}) for x of shape {shape_str(x)}"
+        if not checks.is_int(dim):
+            raise TypeError(checks.message("var", "dim", what, dim))
+        if not -x.ndim <= dim < max(x.ndim, 1):
+            raise ValueError(checks.message("var", "dim", what, dim))
+        dim = int(dim)
     n = x.shape[dim] if x.ndim else 1
-    _check_n("var", n, unbiased, f"along dim {dim} of shape {tuple(x.shape)}")
+    _check_n("var", n, unbiased, f"along dim {dim} of shape {shape_str(x)}")
     dev = x - x.mean(dim, keepdim=True)
     return (dev * dev).sum(dim) / (n - 1 if unbiased else n)
 
@@ -87,6 +90,7 @@ def cov(x: Tensor, y: Tensor, unbiased: bool = True) -> Tensor:
     "Python foundations" (lessons/10_python_foundations).
     """
     x, y = _check_pair("cov", x, y)
+    unbiased = checks.boolean("cov", "unbiased", unbiased)
     n = x.shape[0]
     _check_n("cov", n, unbiased, "pairs")
     return ((x - x.mean()) * (y - y.mean())).sum() / (n - 1 if unbiased else n)
@@ -117,9 +121,10 @@ def cov_matrix(X: Tensor, unbiased: bool = True) -> Tensor:  # noqa: N803 (a mat
     rows centred, ``D = X - X.mean(1, keepdim=True)``, it is ``D @ D.T / (n_obs - 1)``.
     Derived in Lesson 10, "Python foundations" (lessons/10_python_foundations).
     """
-    X = _check_float("cov_matrix", "X", X)
+    X = checks.tensor("cov_matrix", "X", X, floating=True)
+    unbiased = checks.boolean("cov_matrix", "unbiased", unbiased)
     if X.ndim != 2:
-        raise ValueError(f"cov_matrix: expected X of shape (n_vars, n_obs), got shape {tuple(X.shape)}")
+        raise ValueError(checks.message("cov_matrix", "X", "a matrix of shape (n_vars, n_obs)", X))
     n = X.shape[1]
     _check_n("cov_matrix", n, unbiased, "observations (columns)")
     D = X - X.mean(1, keepdim=True)

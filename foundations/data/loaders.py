@@ -16,25 +16,19 @@ tests compare the two.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-__all__ = ["DataLoader", "Dataset", "Sampler", "collate", "get_dls"]
+from foundations import checks
+
+__all__ = ["DataBunch", "DataLoader", "Dataset", "Sampler", "collate", "get_dls"]
 
 
 class _Sized(Protocol):
     def __len__(self) -> int: ...
-
-
-def _check_bs(fn: str, bs: object) -> int:
-    if isinstance(bs, bool) or not isinstance(bs, int):
-        raise TypeError(f"{fn}: expected bs to be a positive int, got {type(bs).__name__} {bs!r}")
-    if bs <= 0:
-        raise ValueError(f"{fn}: expected bs to be a positive int, got {bs}")
-    return bs
 
 
 class Dataset:
@@ -96,7 +90,7 @@ class Sampler:
             raise ValueError(f"Sampler: expected a non-empty dataset, got {n} items")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"Sampler: expected generator to be a torch.Generator or None, got {type(generator).__name__}")
-        self.n, self.bs = n, _check_bs("Sampler", bs)
+        self.n, self.bs = n, checks.positive_int("Sampler", "bs", bs)
         self.shuffle, self.generator = bool(shuffle), generator
 
     def __len__(self) -> int:
@@ -198,8 +192,44 @@ def get_dls(
     training shuffle (default: the global random state).
     Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch).
     """
-    bs = _check_bs("get_dls", bs)
+    bs = checks.positive_int("get_dls", "bs", bs)
     return (
         DataLoader(train_ds, Sampler(train_ds, bs, shuffle=True, generator=generator)),
         DataLoader(valid_ds, Sampler(valid_ds, bs * 2, shuffle=False)),
     )
+
+
+class DataBunch:
+    """A training and a validation ``DataLoader``, and how many inputs and outputs a model needs.
+
+    ``c_in`` and ``c_out`` are what a model factory needs to know: for MNIST as flat vectors,
+    ``c_in=784`` and ``c_out=10`` classes. Derived in Lesson 9, "Callbacks" (lessons/09_callbacks).
+    """
+
+    def __init__(
+        self, train_dl: Iterable[Any], valid_dl: Iterable[Any], c_in: int | None = None, c_out: int | None = None
+    ) -> None:
+        for name, dl in (("train_dl", train_dl), ("valid_dl", valid_dl)):
+            if not isinstance(dl, Iterable) or not hasattr(dl, "__len__"):
+                raise TypeError(
+                    f"DataBunch: expected {name} to be a DataLoader (iterable, with len), got {type(dl).__name__}"
+                )
+        c_in = checks.int_or_none("DataBunch", "c_in", c_in, min=1)
+        c_out = checks.int_or_none("DataBunch", "c_out", c_out, min=1)
+        self.train_dl, self.valid_dl, self.c_in, self.c_out = train_dl, valid_dl, c_in, c_out
+
+    @property
+    def train_ds(self) -> Any:
+        """The training ``Dataset`` (the training ``DataLoader``'s ``ds``)."""
+        return self.train_dl.ds
+
+    @property
+    def valid_ds(self) -> Any:
+        """The validation ``Dataset``."""
+        return self.valid_dl.ds
+
+    def __repr__(self) -> str:
+        return (
+            f"DataBunch({len(self.train_dl)} training batches, {len(self.valid_dl)} validation batches, "
+            f"c_in={self.c_in}, c_out={self.c_out})"
+        )

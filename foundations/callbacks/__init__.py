@@ -1,0 +1,32 @@
+"""Callbacks for :class:`foundations.learner.Learner`, one module per family.
+
+- :mod:`~foundations.callbacks.metrics`: :class:`AvgStats`, :class:`AvgStatsCallback` (loss and
+  metrics averaged per epoch) and :class:`Recorder` (learning rates and losses per batch) — Lesson 9;
+- :mod:`~foundations.callbacks.schedule`: :class:`ParamScheduler`, hyper-parameters by schedule —
+  Lesson 9, "Annealing";
+- :mod:`~foundations.callbacks.device`: :class:`DeviceCallback`, :class:`BatchTransformCallback`,
+  :func:`view_tfm` — Lesson 10;
+- :mod:`~foundations.callbacks.lr_finder`: :class:`LRFinder` and its stopping rule — Lesson 10.
+
+Where each runs within an event is the table :class:`foundations.learner.Order`. This package
+imports the core (``foundations.learner``, ``foundations.schedule``, ...) and ``foundations.data``;
+the core never imports it.
+"""
+
+from foundations.callbacks.device import BatchTransformCallback, DeviceCallback, default_device, view_tfm
+from foundations.callbacks.lr_finder import LRFinder, lr_finder_should_stop
+from foundations.callbacks.metrics import AvgStats, AvgStatsCallback, Recorder
+from foundations.callbacks.schedule import ParamScheduler
+
+__all__ = [
+    "AvgStats",
+    "AvgStatsCallback",
+    "BatchTransformCallback",
+    "DeviceCallback",
+    "LRFinder",
+    "ParamScheduler",
+    "Recorder",
+    "default_device",
+    "lr_finder_should_stop",
+    "view_tfm",
+]
