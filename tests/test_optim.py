@@ -9,7 +9,7 @@ from conftest import gen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from foundations.optim import SGD, Optimizer
+from foundations.optim import SGD, Optimizer, sgd_step
 from foundations.testing import check_close
 
 pytestmark = pytest.mark.lesson09
@@ -103,10 +103,12 @@ def test_param_groups_keep_extra_keys() -> None:
     assert opt.param_groups[0]["params"][0] is w
 
 
-def test_base_optimizer_has_no_step() -> None:
-    opt = Optimizer([torch.ones(1, requires_grad=True)], lr=0.1)
-    with pytest.raises(NotImplementedError, match="Optimizer is a base class"):
-        opt.step()
+def test_base_optimizer_with_the_sgd_stepper_steps_like_sgd() -> None:
+    ours_model, theirs_model = _twin_mlps(7)
+    ours = Optimizer(ours_model.parameters(), [sgd_step], lr=0.3)
+    theirs = SGD(theirs_model.parameters(), lr=0.3)
+    assert repr(ours) == "Optimizer([{4 params, lr=0.3}])"
+    _train_side_by_side(ours_model, theirs_model, ours, theirs, steps=3, seed=7)
 
 
 def test_bad_input_is_explained() -> None:
