@@ -22,6 +22,7 @@ Core:
 - ``hooks``, ``conv``, ``norm``: hooks and activation statistics, GeneralRelu and conv layers,
   BatchNorm and friends (Lesson 10)
 - ``models``: recipes that assemble the course's models and learners (Lessons 9-10)
+- ``lsuv``: layer-sequential unit-variance init (Lesson 11; Mishkin & Matas 2015)
 - ``plotting``, ``testing``: the book's figure style; comparing tensors with messages a learner can act on
 
 Packages:
