@@ -18,8 +18,14 @@ on ``sys.path`` when it loads this file, so ``conftest`` is this module.
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
+
+import pytest
 
 import torch
 from hypothesis import settings
@@ -75,3 +81,74 @@ def tiny_data(
     train_ds, valid_ds = Dataset(x[:n_train], y[:n_train]), Dataset(x[n_train:], y[n_train:])
     dls = get_dls(train_ds, valid_ds, bs, generator=gen(seed + 1))
     return DataBunch(*dls, c_in=n_in, c_out=n_out)
+
+
+# ---- a local HTTP server for the downloader's tests -------------------------------------------
+
+
+class FileServer:
+    """A tiny HTTP server in a thread: serves ``files`` (path -> bytes) and records ``hits``.
+
+    ``truncate``: paths sent with the full Content-Length but only half the body. ``piece`` and
+    ``pause``: send each body in pieces of that many bytes with that many seconds between them, so a
+    download can be killed midway (0 pause: all at once).
+    """
+
+    def __init__(self, pause: float = 0.0, piece: int = 16 * 1024) -> None:
+        self.files: dict[str, bytes] = {}
+        self.truncate: set[str] = set()
+        self.hits: list[str] = []
+        self.pause, self.piece = pause, piece
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                server.hits.append(self.path)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.path in server.truncate:
+                    body, self.close_connection = body[: len(body) // 2], True
+                step = server.piece if server.pause else max(len(body), 1)
+                try:
+                    for i in range(0, len(body), step):
+                        self.wfile.write(body[i : i + step])
+                        self.wfile.flush()
+                        time.sleep(server.pause)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    """A file server that sends each body at once."""
+    s = FileServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def slow() -> Iterator[FileServer]:
+    """A file server that sends 16 KiB pieces 0.05 s apart."""
+    s = FileServer(pause=0.05)
+    yield s
+    s.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import re
@@ -19,13 +18,13 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import FileServer
 
 import foundations.data.download as download_mod
 import foundations.data.pickles as pickles_mod
@@ -59,56 +58,6 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv(MIRROR_ENV, raising=False)
     monkeypatch.delenv(PROGRESS_ENV, raising=False)
     return folder
-
-
-class Server:
-    """A tiny HTTP server in a thread: serves ``files`` (path -> bytes) and counts requests."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.truncate: set[str] = set()  # paths sent with the full Content-Length but only half the body
-        self.hits: list[str] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                server.hits.append(self.path)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.path in server.truncate:
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    s = Server()
-    yield s
-    s.close()
 
 
 def closed_port() -> int:
@@ -306,7 +255,7 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_download_over_http_with_terminal_progress(
-    cache: Path, server: Server, monkeypatch: pytest.MonkeyPatch
+    cache: Path, server: FileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = payload(300_000)
     server.files["/d/blob.bin"] = data
@@ -419,7 +368,7 @@ def test_progress_is_core_and_imports_no_data_module() -> None:
 
 
 def test_second_call_is_served_from_cache_without_any_request(
-    cache: Path, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cache: Path, server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = payload(20_000, seed=4)
     server.files["/c.bin"] = data
@@ -444,7 +393,7 @@ def test_second_call_is_served_from_cache_without_any_request(
     assert server.hits == ["/c.bin"]
 
 
-def test_force_downloads_again(cache: Path, server: Server) -> None:
+def test_force_downloads_again(cache: Path, server: FileServer) -> None:
     data = payload(2000, seed=17)
     server.files["/f.bin"] = data
     ds = entry("f", data, server.url("/f.bin"))
@@ -467,7 +416,7 @@ def test_fetch_a_group(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_mirror_folder_is_tried_before_the_public_url(
-    cache: Path, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cache: Path, server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = payload(5000, seed=6)
     server.files["/pub/sub/f.bin"] = data
@@ -486,7 +435,7 @@ def test_mirror_folder_is_tried_before_the_public_url(
 
 
 def test_mirror_given_as_http_and_file_urls(
-    cache: Path, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cache: Path, server: FileServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = payload(6000, seed=8)
     server.files["/mirror/sub/h.bin"] = data
@@ -570,7 +519,7 @@ def test_stream_of_unknown_length_is_verified_while_copying(
     assert download(ds).read_bytes() == b"abcd"
 
 
-def test_interrupted_download_leaves_no_half_dataset(cache: Path, server: Server) -> None:
+def test_interrupted_download_leaves_no_half_dataset(cache: Path, server: FileServer) -> None:
     data = payload(200_000, seed=13)
     server.files["/cut.bin"] = data
     server.truncate.add("/cut.bin")
@@ -616,7 +565,7 @@ def test_mirror_only_dataset_without_mirror(cache: Path) -> None:
 
 
 def test_cached_file_without_marker_is_verified_again(
-    cache: Path, server: Server
+    cache: Path, server: FileServer
 ) -> None:
     data = payload(3000, seed=14)
     server.files["/v.bin"] = data

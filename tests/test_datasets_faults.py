@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import re
@@ -18,13 +17,13 @@ import signal
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import FileServer
 
 import foundations.data.download as download_mod
 from foundations.data.archives import untar
@@ -104,51 +103,6 @@ def damage(path: Path, at: float = 0.5) -> None:
 def idx_gz(dims: tuple[int, ...], data: bytes) -> bytes:
     head = bytes([0, 0, 8, len(dims)]) + b"".join(d.to_bytes(4, "big") for d in dims)
     return gzip.compress(head + data, mtime=0)
-
-
-class SlowServer:
-    """Serves ``files`` over HTTP in small pieces with pauses, so a download can be killed midway."""
-
-    def __init__(self, pause: float = 0.05, piece: int = 16 * 1024) -> None:
-        self.files: dict[str, bytes] = {}
-        self.pause, self.piece = pause, piece
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                body = server.files.get(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                try:
-                    for i in range(0, len(body), server.piece):
-                        self.wfile.write(body[i : i + server.piece])
-                        self.wfile.flush()
-                        time.sleep(server.pause)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def slow() -> Iterator[SlowServer]:
-    s = SlowServer()
-    yield s
-    s.close()
 
 
 def child(code: str, cache: Path) -> subprocess.Popen[str]:
@@ -326,7 +280,7 @@ def test_stale_partial_files_are_removed_and_live_ones_kept(
     assert leftovers(cache) == sorted([live.name, other.name, "s.bin", "s.bin.sha256"])
 
 
-def test_kill_9_mid_download_then_fetch_again(cache: Path, slow: SlowServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_kill_9_mid_download_then_fetch_again(cache: Path, slow: FileServer, capsys: pytest.CaptureFixture[str]) -> None:
     data = payload(400_000, seed=7)
     slow.files["/k.bin"] = data
     url = slow.base + "/k.bin"
@@ -412,7 +366,7 @@ def test_ctrl_c_during_extraction(cache: Path, tmp_path: Path, monkeypatch: pyte
     assert leftovers(cache) == ["pkg.tgz", "pkg.tgz.sha256"]
 
 
-def test_real_sigint_in_the_cli(cache: Path, slow: SlowServer) -> None:
+def test_real_sigint_in_the_cli(cache: Path, slow: FileServer) -> None:
     data = payload(400_000, seed=9)
     slow.files["/i.tgz"] = data
     code = (
