@@ -21,15 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 from foundations import checks
-from foundations.conv import conv_layer, init_cnn
+from foundations.conv import Lambda, conv_layer, flatten, init_cnn
 from foundations.learner import Callback, Learner
 from foundations.losses import cross_entropy
 from foundations.optim import SGD
 
-__all__ = ["get_cnn_layers", "get_cnn_learner", "get_cnn_model", "get_model"]
+__all__ = ["get_cnn_layers", "get_cnn_learner", "get_cnn_model", "get_model", "get_stem_cnn", "get_stem_cnn_layers", "prev_pow_2"]
 
 
 def _c_out(fn: str, data_or_c_out: Any) -> int:
@@ -117,3 +118,54 @@ def get_cnn_learner(
     """
     model = init_cnn(get_cnn_model(data, nfs, layer, **kwargs), uniform=uniform)
     return Learner(model, data, cross_entropy, opt_func=opt_func, lr=lr, cbs=cbs)
+
+
+def prev_pow_2(x: int) -> int:
+    """The largest power of two that is at most ``x`` (``x >= 1``): ``prev_pow_2(27) == 16``.
+
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), where it sizes the stem.
+    """
+    x = checks.positive_int("prev_pow_2", "x", x)
+    return 1 << (x.bit_length() - 1)
+
+
+def get_stem_cnn_layers(
+    data_or_c_out: Any,
+    nfs: Sequence[int],
+    c_in: int = 3,
+    layer: Callable[..., nn.Module] = conv_layer,
+    **kwargs: Any,
+) -> list[nn.Module]:
+    """The course's Imagenette CNN (Lesson 11): a stem of three 3x3 layers, then one stride-2 layer per ``nfs``.
+
+    The stem follows the Bag of Tricks paper (He et al. 2018): ``c_in -> s -> 2s -> 4s`` channels with
+    ``s = prev_pow_2(9 * c_in)`` (16 for colour images: a 3x3 kernel over 3 channels sees 27 numbers,
+    so its first layer should not have more outputs than that), strides 1, 2, 2; then
+    ``layer(n_i, n_{i+1}, 3, stride=2)`` for ``4s, *nfs``; then average pooling, flatten and a linear
+    layer to ``c_out``. ``kwargs`` go to ``layer`` (``bn=True`` for BatchNorm, ``leak=`` ...).
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block).
+    """
+    c_out = _c_out("get_stem_cnn_layers", data_or_c_out)
+    c_in = checks.positive_int("get_stem_cnn_layers", "c_in", c_in)
+    nfs = [checks.positive_int("get_stem_cnn_layers", f"nfs[{i}]", n) for i, n in enumerate(nfs)]
+    if not nfs:
+        raise ValueError("get_stem_cnn_layers: expected at least one entry in nfs, got none")
+    s = prev_pow_2(9 * c_in)
+    stem = [layer(c_in, s, 3, stride=1, **kwargs), layer(s, 2 * s, 3, stride=2, **kwargs),
+            layer(2 * s, 4 * s, 3, stride=2, **kwargs)]
+    sizes = [4 * s, *nfs]
+    body = [layer(sizes[i], sizes[i + 1], 3, stride=2, **kwargs) for i in range(len(nfs))]
+    return [*stem, *body, nn.AdaptiveAvgPool2d(1), Lambda(flatten), nn.Linear(sizes[-1], c_out)]
+
+
+def get_stem_cnn(
+    data_or_c_out: Any, nfs: Sequence[int], c_in: int = 3, layer: Callable[..., nn.Module] = conv_layer, **kwargs: Any
+) -> nn.Sequential:
+    """``nn.Sequential(*get_stem_cnn_layers(...))``, Kaiming-initialised (:func:`~foundations.conv.init_cnn`).
+
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block).
+
+    >>> get_stem_cnn(10, [32, 64], bn=True)(torch.zeros(2, 3, 64, 64)).shape
+    torch.Size([2, 10])
+    """
+    return init_cnn(nn.Sequential(*get_stem_cnn_layers(data_or_c_out, nfs, c_in, layer, **kwargs)))

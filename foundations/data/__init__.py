@@ -18,7 +18,7 @@ This package imports the core of ``foundations`` and nothing above it (callbacks
 """
 
 # ``download`` is not re-exported: ``foundations.data.download`` must stay the module of that name.
-from foundations.data.archives import fetch
+from foundations.data.archives import archive_sha256, fetch
 from foundations.data.blocks import (
     CategoryProcessor,
     ItemList,
@@ -40,6 +40,7 @@ from foundations.data.mnist import get_mnist, get_mnist_test
 from foundations.data.transforms import normalize
 
 __all__ = [
+    "archive_sha256",
     "CategoryProcessor",
     "DataBunch",
     "DataLoader",

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from foundations.data.cache import (
     UNTAR_MARKER,
+    read_marker,
     cache_dir,
     cache_error,
     extracted_label,
@@ -39,7 +40,7 @@ from foundations.data.download import download, download_verified
 from foundations.data.errors import REPAIR, DamagedFileError, DownloadInterrupted, UnsafeArchiveError
 from foundations.data.registry import GROUPS, DatasetSpec, lookup
 
-__all__ = ["fetch", "untar"]
+__all__ = ["archive_sha256", "fetch", "untar"]
 
 def check_member(member: tarfile.TarInfo, folder: str, what: str) -> None:
     """Refuse anything that is not a plain file or folder inside the archive's folder ``folder``.
@@ -194,3 +195,21 @@ def fetch(name: str, *, registry: Mapping[str, DatasetSpec] | None = None, force
         return untar(ds, registry=registry, force=force)
     return download(ds, registry=registry, force=force)
 
+
+
+def archive_sha256(name: str, *, registry: Mapping[str, DatasetSpec] | None = None) -> str:
+    """The sha256 of the archive that ``name``'s extracted folder came from (fetched first if needed).
+
+    Read from the folder's completion marker, written when the archive was verified and extracted,
+    so nothing is hashed again. Caches derived from an archive (decoded images, tokenised text) put
+    it in their key: a different version of the archive makes a different cache.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block).
+    """
+    ds = lookup(name, registry)
+    if ds.kind != "tgz" or ds.folder is None:
+        raise ValueError(f"archive_sha256: expected the name of an archive dataset, got {name!r} ({ds.kind} file)")
+    folder = fetch(name, registry=registry)
+    marker = read_marker(folder / UNTAR_MARKER)
+    if marker is None:
+        raise DamagedFileError(f"archive_sha256: {folder} has no readable completion marker; run `{REPAIR} {name}`")
+    return marker.sha256
