@@ -124,6 +124,8 @@ class Order:
                                    hyper-parameters before the step
     ``TRANSFORM``           20     :class:`~foundations.callbacks.BatchTransformCallback`:
                                    reshapes the batch, on the device, last before the model
+    ``PROGRESS``            30     :class:`~foundations.callbacks.ProgressCallback`: draws the
+                                   bars and writes the metrics the others computed, last
     ======================  =====  ===========================================================
 
     Derived in Lesson 9, "Callbacks" (lessons/09_callbacks); the table is Lesson 11's refactor.
@@ -134,6 +136,7 @@ class Order:
     DEFAULT: ClassVar[int] = 0
     HYPER: ClassVar[int] = 10
     TRANSFORM: ClassVar[int] = 20
+    PROGRESS: ClassVar[int] = 30
 
 
 # ---- small helpers ------------------------------------------------------------------------------

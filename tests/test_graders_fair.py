@@ -84,6 +84,50 @@ torch.relu(x).backward(out_grad)
 return x.grad
 """, "failed"),
     "einsum_matmul": ("lesson08_matmul", "return (a.unsqueeze(-1) * b.unsqueeze(0)).sum(1)", "failed"),
+    # Lesson 11. A float32 buffer where the maths is graded: torch.zeros defaults to float32, and the
+    # in-place updates keep it float32 from then on
+    "momentum_stat": ("lesson11_optim", """
+if grad_avg is None:
+    grad_avg = torch.zeros(grad.shape)
+    if not dampened:
+        return grad_avg.add_(grad)
+if dampened:
+    return grad_avg.mul_(mom).add_(grad, alpha=1 - mom)
+return grad_avg.mul_(mom).add_(grad, alpha=1 - dampening)
+""", "passed"),
+    # the same float32 where float64 accuracy is the point: 0.999999 is 0.99999899... in float32
+    "debias_factor": ("lesson11_optim", """
+m = torch.tensor(mom)
+d = 1 - m ** step
+return float(d if dampening is None else dampening * d / (1 - m))
+""", "failed"),
+    # a new tensor bound to the local name: the caller's parameter never changes
+    "weight_decay_step": ("lesson11_optim", "p = p * (1 - lr * wd)", "failed"),
+    # the dict lookup raises KeyError for an unknown validation label, naming it but not as asked
+    "build_vocab": ("lesson11_data", """
+vocab = sorted(set(train_labels))
+otoi = {v: i for i, v in enumerate(vocab)}
+return vocab, otoi, [otoi[o] for o in train_labels], [otoi[o] for o in valid_labels]
+""", "failed"),
+    # the biased std (dividing by n), where lsuv_init uses torch's default (n - 1)
+    "lsuv_rescale": ("lesson11_lsuv", """
+with torch.no_grad():
+    out = layer(x)
+    if layer.bias is not None:
+        layer.bias -= out.mean()
+    layer.weight /= out.std(correction=0)
+    return layer(x).std().item()
+""", "failed"),
+    # the library's own splitter
+    "grandparent_split": ("lesson11_data", """
+from foundations.data import grandparent_splitter
+return grandparent_splitter(fn, valid_name, train_name)
+""", "failed"),
+    # a float64 trust ratio written with torch's norm rather than the reference's sums: right
+    "lamb_trust_ratio": ("lesson11_optim", """
+pn, rn = p.norm().item(), r.norm().item()
+return pn / rn if pn and rn else 1.0
+""", "passed"),
 }
 
 
@@ -161,6 +205,35 @@ def test_forbidden_calls_are_named_with_the_line_that_made_them(graded: tuple[st
     assert "einsum_matmul: expected a call to torch.einsum, found none" in einsum, einsum
 
 
+def test_lesson11_wrong_answers_say_why(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    [decay, *_] = messages(graded, "test_weight_decay_step_against_adamw_and_the_library")
+    assert decay == (
+        "AssertionError: weight_decay_step on a 5x4 weight, lr=0.1, wd=0.01: p did not change; shrink it in "
+        "place (p.mul_(...)), a new tensor (p = p * ...) is not seen by the caller"
+    ), decay
+    unknown = messages(graded, "test_build_vocab_names_unknown_validation_labels")
+    assert len(unknown) == 4, unknown
+    assert unknown[0] == (
+        "AssertionError: build_vocab on one unknown wnid (valid ['n01440764', 'n99999999', 'n02102040']): "
+        "expected a ValueError naming 'n99999999', got KeyError: 'n99999999'"
+    ), unknown[0]
+    [lsuv, *_] = messages(graded, "test_lsuv_rescale_one_step_against_lsuv_init")
+    assert lsuv.startswith(
+        "AssertionError: lsuv_rescale on nn.Linear(20, 30) on a 64x20 batch with mean 3 and std 5, one step: "
+        "the new weight: 600 of 600 values differ. Largest difference"
+    ), lsuv
+    debias_msgs = messages(graded, "test_debias_factor_adam")
+    assert len(debias_msgs) == 1 and re.match(
+        r"AssertionError: debias_factor\(0\.\d+, \d+\): expected \S+, got \S+ \(difference \S+, tolerance \S+\); "
+        r"the largest miss, \d+ of 710 \(mom, step\) pairs are off$", debias_msgs[0]
+    ), debias_msgs
+    [split, *_] = messages(graded, "test_grandparent_split_against_the_library")
+    assert re.match(
+        r"AssertionError: grandparent_split: you used foundations\.data\.grandparent_splitter \(in grandparent_split, "
+        r"line \d+\), which this exercise asks you to write yourself \(with pathlib, sorted and a dict\)$", split
+    ), split
+
+
 def test_an_unclamped_combine_scheds_passes_every_case(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
     cases = {n: o for n, (o, _) in graded[1].items() if n.startswith("test_combine_scheds")}
     assert len(cases) >= 15 and set(cases.values()) == {"passed"}, cases
@@ -181,7 +254,8 @@ def test_every_name_a_rule_lists_exists_in_this_torch() -> None:
         rules = {name: r for name, r in vars(module).items() if isinstance(r, Forbidden)}
         graders += bool(rules)
         missing += [f"{grader.name}: {name}: {p}" for name, r in rules.items() for p in r.paths() if resolve(p) is None]
-    assert graders == 8, f"expected rules in all 8 graders, found them in {graders}"
+    n = len(list((Path(__file__).resolve().parent.parent / "exercises").glob("test_lesson*.py")))
+    assert graders == n, f"expected rules in all {n} graders, found them in {graders}"
     assert not missing, missing
 
 

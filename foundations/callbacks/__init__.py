@@ -6,7 +6,9 @@
   Lesson 9, "Annealing";
 - :mod:`~foundations.callbacks.device`: :class:`DeviceCallback`, :class:`BatchTransformCallback`,
   :func:`view_tfm` — Lesson 10;
-- :mod:`~foundations.callbacks.lr_finder`: :class:`LRFinder` and its stopping rule — Lesson 10.
+- :mod:`~foundations.callbacks.lr_finder`: :class:`LRFinder` and its stopping rule — Lesson 10;
+- :mod:`~foundations.callbacks.progress`: :class:`ProgressCallback` (fastprogress bars and a metrics
+  table) — Lesson 11.
 
 Where each runs within an event is the table :class:`foundations.learner.Order`. This package
 imports the core (``foundations.learner``, ``foundations.schedule``, ...) and ``foundations.data``;
@@ -16,6 +18,7 @@ the core never imports it.
 from foundations.callbacks.device import BatchTransformCallback, DeviceCallback, default_device, view_tfm
 from foundations.callbacks.lr_finder import LRFinder, lr_finder_should_stop
 from foundations.callbacks.metrics import AvgStats, AvgStatsCallback, Recorder
+from foundations.callbacks.progress import ProgressCallback, format_time
 from foundations.callbacks.schedule import ParamScheduler
 
 __all__ = [
@@ -25,8 +28,10 @@ __all__ = [
     "DeviceCallback",
     "LRFinder",
     "ParamScheduler",
+    "ProgressCallback",
     "Recorder",
     "default_device",
+    "format_time",
     "lr_finder_should_stop",
     "view_tfm",
 ]

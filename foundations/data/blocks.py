@@ -29,6 +29,7 @@ import torch
 
 from foundations import checks
 from foundations.data.loaders import DataBunch, get_dls
+from foundations.data.cache import cache_dir
 
 __all__ = [
     "CategoryProcessor",
@@ -190,9 +191,23 @@ class ItemList:
             yield self._get(item)
 
     def __repr__(self) -> str:
-        shown = ", ".join(_short(o, self.path) for o in self.items[:3])
-        more = ", ..." if len(self.items) > 3 else ""
-        return f"{type(self).__name__} ({len(self.items)} items)\n[{shown}{more}]\nPath: {self.path}"
+        shown: list[str] = []
+        for o in self.items[:3]:  # up to three items, as many as fit in a line of about 72 characters
+            text = _short(o, self.path)
+            if shown and sum(len(t) + 2 for t in shown) + len(text) > 72:
+                break
+            shown.append(text)
+        more = ", ..." if len(self.items) > len(shown) else ""
+        return f"{type(self).__name__} ({len(self.items)} items)\n[{', '.join(shown)}{more}]\nPath: {_where(self.path)}"
+
+
+def _where(path: Path) -> str:
+    """A folder for a repr: under the data cache, written ``<data cache>/...`` (a page built on one
+    machine then shows no path of that machine); elsewhere, as it is."""
+    try:
+        return f"<data cache>/{Path(path).resolve().relative_to(cache_dir().resolve()).as_posix()}"
+    except (ValueError, OSError):
+        return str(path)
 
 
 def _short(item: Any, root: Path) -> str:

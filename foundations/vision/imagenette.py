@@ -8,7 +8,7 @@ built on the training half); :func:`imagenette_tensors` decodes every image once
 uint8 store (:func:`~foundations.vision.images.image_store`, keyed by the archive's sha256, the size
 and the resize method); :func:`get_imagenette` wraps the tensors in a ``DataBunch`` whose batches are
 uint8 and become normalised floats on the fly (:class:`ByteNormalize`, a batch transform), so a
-64-pixel copy of the whole dataset takes 165 MB instead of 660 MB as float32.
+64-pixel copy of the whole dataset takes a quarter of the memory it would as float32.
 
 ``python -m foundations.vision.imagenette`` builds the store of the current setting
 (:func:`foundations.settings.by_setting`: 64 px by default, 128 px in the full setting); ``make data``
@@ -66,7 +66,7 @@ IMAGENETTE_CLASSES: dict[str, str] = {
     "n03417042": "garbage truck",
     "n03425413": "gas pump",
     "n03445777": "golf ball",
-    "n03888605": "parachute",
+    "n03888257": "parachute",
 }
 """Imagenette's ten WordNet ids (its folder names) and their English names, from the dataset's README.
 Derived in Lesson 11, "The data block API" (lessons/11_data_block)."""
