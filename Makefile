@@ -21,7 +21,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Jupyter Book 1 with Sphinx's parallel reading: pages execute two at a time on two cores.
 BUILD := $(PY) tools/build.py --all -W -n --keep-going .
 
-.PHONY: help setup data book test unit grade grade-solutions outputs site references stubs browser clean
+.PHONY: help setup data book test unit grade grade-solutions outputs site references stubs browser clean bench
 
 help:
 	@echo "The two commands:"
@@ -32,7 +32,8 @@ help:
 	@echo "  make setup       create .venv with the pinned dependencies and foundations installed"
 	@echo "  make grade       grade your exercises: one line per exercise, then a table per lesson"
 	@echo "                   (one exercise: make grade ARGS='-k lin_grad')"
-	@echo "  make data        fetch the datasets the pages need (MNIST) into the cache"
+	@echo "  make data        fetch the datasets the pages need (MNIST, Imagenette) into the cache and"
+	@echo "                   decode Imagenette once (64 px; 128 px with FOUNDATIONS_SETTING=full)"
 	@echo "Parts of make test:"
 	@echo "  make unit        the library tests only"
 	@echo "  make grade-solutions  the graders on the reference solutions"
@@ -42,6 +43,7 @@ help:
 	@echo "Course authors:"
 	@echo "  make references  rebuild and refresh the nbval reference outputs (on purpose only)"
 	@echo "  make stubs       regenerate exercise stubs from solutions/ (never overwrites your work)"
+	@echo "  make bench       the benchmarks (not tests): one table of measured ratios, and a JSON file"
 	@echo "  make clean       remove _build"
 	@echo "  make help        this list (what plain \`make\` prints)"
 
@@ -54,7 +56,12 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 data: setup
-	$(PY) -m foundations.data fetch mnist
+	$(PY) -m foundations.data fetch mnist imagenette2-160
+	$(PY) -m foundations.vision.imagenette
+
+# Benchmarks are not tests: they print what this machine measures, side by side in one run.
+bench: data
+	$(PY) -m benchmarks.lesson11
 
 book: data
 	$(BUILD)

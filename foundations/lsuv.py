@@ -27,8 +27,8 @@ __all__ = ["LSUVStep", "lsuv_init"]
 @dataclass(frozen=True)
 class LSUVStep:
     """What :func:`lsuv_init` did to one layer: its output's mean and std before and after, and how
-    many rescalings it took. Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks), whose
-    hooks it uses; Lesson 11 applies it (Mishkin & Matas 2015).
+    many rescalings it took. Derived in Lesson 11, "LSUV: initialisation by measurement" (lessons/11_lsuv),
+    with the hooks of Lesson 10 (Mishkin & Matas 2015, book/papers/mishkin2015).
     """
 
     name: str
@@ -58,8 +58,8 @@ def lsuv_init(
     under ``torch.no_grad``, read the layer's output mean and std with a forward hook, subtract the
     mean from the bias (``center=True`` and the layer has one) and divide the weight by the std,
     until ``|mean| <= tol`` and ``|std - 1| <= tol`` or ``max_iter`` rescalings were done.
-    Derived in Lesson 10, "A CNN and hooks" (lessons/10_cnn_hooks), whose hooks it uses; Lesson 11
-    applies it (Mishkin & Matas 2015, "All you need is a good init").
+    Derived in Lesson 11, "LSUV: initialisation by measurement" (lessons/11_lsuv),
+    with the hooks of Lesson 10 (Mishkin & Matas 2015, "All you need is a good init").
     """
     checks.instance("lsuv_init", "model", model, nn.Module, "a torch.nn.Module")
     checks.tensor("lsuv_init", "xb", xb)

@@ -86,8 +86,8 @@ class Stat:
     ``init_state(p)`` returns the state's starting dict (tensors shaped like ``p``, counts);
     ``update(p, state, **hyper)`` changes it in place from ``p.grad`` and the group's
     hyper-parameters. ``_defaults`` names the hyper-parameters it reads, with their defaults.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
 
     _defaults: dict[str, Any] = {}
@@ -111,8 +111,8 @@ class L2Reg(Stat):
     gradient, as in ``torch.optim.SGD(weight_decay=...)`` and ``torch.optim.Adam(weight_decay=...)``.
     It changes ``p.grad`` in place (the learner clears gradients after every step anyway). Compare
     :func:`weight_decay`, which acts on the weights directly.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
 
     _defaults = {"wd": 0.0}
@@ -131,8 +131,8 @@ class AverageGrad(Stat):
     default, so it is a sum that forgets old gradients geometrically).
     ``dampened=True`` (Adam): ``grad_avg <- mom * grad_avg + (1 - mom) * grad``, starting at 0, an
     exponentially weighted mean that :func:`debias` corrects for its start at 0.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
 
     def __init__(self, dampened: bool = False) -> None:
@@ -162,8 +162,8 @@ class AverageSqrGrad(Stat):
     """A running mean of the squared gradients, ``sqr_avg <- sqr_mom * sqr_avg + (1 - sqr_mom) * grad**2``.
 
     Adam's second moment (``beta2`` is ``sqr_mom``), starting at 0; :func:`debias` corrects it.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
 
     _defaults = {"sqr_mom": 0.99}
@@ -178,8 +178,8 @@ class AverageSqrGrad(Stat):
 
 class StepCount(Stat):
     """The number of steps this parameter has taken, ``step`` (1 at the first step): what :func:`debias` needs.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
 
     def init_state(self, p: Tensor) -> dict[str, Any]:
@@ -195,8 +195,8 @@ def debias(mom: float, step: int, dampening: float | None = None) -> float:
     With ``avg <- mom * avg + damp * x`` and ``avg`` starting at 0, after ``t`` steps of a constant
     ``x`` the average is ``damp * (1 - mom**t) / (1 - mom) * x``; ``dampening=None`` means
     ``damp = 1 - mom`` (Adam's moments), which gives ``1 - mom**t``.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     if dampening is None:
         return 1 - mom**step
@@ -209,8 +209,8 @@ def debias(mom: float, step: int, dampening: float | None = None) -> float:
 @_hypers()
 def sgd_step(p: Tensor, lr: float, **_: Any) -> None:
     """The plain step, ``p <- p - lr * grad``.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     assert p.grad is not None
     p.add_(p.grad, alpha=-lr)
@@ -222,8 +222,8 @@ def weight_decay(p: Tensor, lr: float, wd: float, **_: Any) -> None:
 
     Applied to the weights, not the gradient, so no average of gradients sees it; with plain SGD it
     is the same step as :class:`L2Reg`, with momentum or Adam it is not.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     if wd != 0:
         p.mul_(1 - lr * wd)
@@ -232,8 +232,8 @@ def weight_decay(p: Tensor, lr: float, wd: float, **_: Any) -> None:
 @_hypers()
 def momentum_step(p: Tensor, lr: float, grad_avg: Tensor, **_: Any) -> None:
     """The momentum step, ``p <- p - lr * grad_avg`` (needs :class:`AverageGrad`).
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     p.add_(grad_avg, alpha=-lr)
 
@@ -243,8 +243,8 @@ def nesterov_step(p: Tensor, lr: float, mom: float, grad_avg: Tensor, **_: Any) 
     """Nesterov's momentum as ``torch.optim.SGD`` writes it, ``p <- p - lr * (grad + mom * grad_avg)``.
 
     A look ahead: the step uses where the momentum is about to take the weights.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     assert p.grad is not None
     p.add_(p.grad.add(grad_avg, alpha=mom), alpha=-lr)
@@ -258,8 +258,8 @@ def adam_step(p: Tensor, lr: float, mom: float, sqr_mom: float, eps: float, step
     The debiased first moment divided by the root of the debiased second one: each coordinate moves
     by about ``lr``, whatever the gradient's scale. Needs :class:`AverageGrad` (``dampened=True``),
     :class:`AverageSqrGrad` and :class:`StepCount`.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     denom = (sqr_avg.sqrt() / math.sqrt(debias(sqr_mom, step))).add_(eps)
     p.addcdiv_(grad_avg, denom, value=-lr / debias(mom, step))
@@ -275,8 +275,8 @@ def lamb_step(p: Tensor, lr: float, mom: float, sqr_mom: float, eps: float, wd: 
     moves by ``lr`` times its own norm, whatever the scale of its gradients. The trust ratio
     ``||p|| / ||r||`` is taken as 1 when either norm is 0 (a bias that starts at zero still moves).
     Needs the same statistics as :func:`adam_step`.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     r = grad_avg / debias(mom, step) / ((sqr_avg / debias(sqr_mom, step)).sqrt() + eps)
     if wd != 0:
@@ -475,8 +475,8 @@ def sgd_opt(params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, mom:
     ``decouple_wd=True``, decoupled :func:`weight_decay`. With ``mom=0`` there is no momentum
     buffer (a scheduler cannot add momentum later); the group keys are ``lr``, ``wd`` and, with
     momentum, ``mom`` and ``dampening``. Usable as a learner's ``opt_func``.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     fn = "sgd_opt"
     lr = checks.real(fn, "lr", lr, min=0.0)
@@ -513,8 +513,8 @@ def adam_opt(params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, bet
     ``decouple_wd=False`` is L2 regularisation, ``torch.optim.Adam(weight_decay=wd)``. The group keys
     are ``lr``, ``mom`` (``beta1``), ``sqr_mom`` (``beta2``), ``eps`` and ``wd``. Usable as a
     learner's ``opt_func``.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     hyper = _adam_args("adam_opt", lr, beta1, beta2, eps, wd)
     decouple_wd = checks.boolean("adam_opt", "decouple_wd", decouple_wd)
@@ -530,8 +530,8 @@ def lamb_opt(params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, bet
 
     :func:`lamb_step` on the same statistics as Adam; the weight decay is part of the step that the
     trust ratio scales. The group keys are those of :func:`adam_opt`. Usable as a learner's ``opt_func``.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), where the optimizer starts;
-    Lesson 11 generalises it.
+    Derived in Lesson 11, "A generic optimizer" (lessons/11_optimizers), which generalises
+    Lesson 9's SGD.
     """
     hyper = _adam_args("lamb_opt", lr, beta1, beta2, eps, wd)
     return Optimizer(params, [lamb_step], [AverageGrad(dampened=True), AverageSqrGrad(), StepCount()], **hyper)

@@ -100,3 +100,30 @@ def test_format_time(seconds: float, text: str) -> None:
 def test_format_time_refuses_negative() -> None:
     with pytest.raises(ValueError, match="format_time: expected seconds to be"):
         format_time(-1)
+
+
+def test_in_a_notebook_the_saved_output_keeps_full_bars_and_the_table() -> None:
+    """Run a fit in a Jupyter kernel (as the book's build does): one output, updated in place, ends
+    with both bars full above the metrics table."""
+    import re
+
+    import nbclient
+    import nbformat
+
+    code = (
+        "import sys; sys.path.insert(0, {tests!r})\n"
+        "from test_progress_callback import learner\n"
+        "from foundations.callbacks import AvgStatsCallback, ProgressCallback\n"
+        "from foundations.losses import accuracy\n"
+        "p = ProgressCallback(); learner(cbs=[AvgStatsCallback([accuracy])]).fit(2, cbs=[p]); print(p.kind)"
+    ).format(tests=os.path.dirname(__file__))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    html = [o["data"]["text/html"] for o in outputs if o.get("output_type") == "display_data"]
+    bars = [h for h in html if "<progress" in h or "<table" in h]
+    assert len(bars) == 1, f"one display for bars and table, updated in place; got {len(bars)}"
+    progress = re.findall(r"<progress value='(\d+)' class='[^']*' max='(\d+)'", bars[0])
+    assert progress == [("2", "2"), ("1", "1")], progress  # epochs 2/2; the last pass (1 batch of 64) full
+    assert bars[0].count("<tr>") == 2 and "valid_accuracy" in bars[0]
+    assert any("notebook" in "".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream")

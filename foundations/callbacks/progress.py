@@ -99,8 +99,7 @@ class ProgressCallback(Callback):
             self.mbar, self._progress_bar = fp.ConsoleMasterBar(range(self.epochs)), fp.ConsoleProgressBar
         else:
             self.mbar, self._progress_bar = _TableOnly(), None
-        self.mbar.on_iter_begin()
-        self.mbar.update(0)
+        self.mbar.update(0)  # starts the bars (fastprogress's master bar begins with its first update)
         stats = self._stats()
         self._muted = stats is not None and stats.verbose
         if self._muted:
@@ -141,5 +140,8 @@ class ProgressCallback(Callback):
         if getattr(self, "_muted", False):
             self._stats().verbose = True
             self._muted = False
-        if hasattr(self, "mbar"):
-            self.mbar.on_iter_end()
+        if getattr(self, "kind", None) == "notebook" and hasattr(self.mbar, "child"):
+            # fastprogress replaces the bars by the table when the last epoch ends; show them again,
+            # full (or where a cancelled fit left them), above the table, so a saved notebook or a
+            # built page keeps both
+            self.mbar.show()

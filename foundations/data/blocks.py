@@ -63,8 +63,8 @@ def compose(x: Any, funcs: Any, *args: Any, **kwargs: Any) -> Any:
     A function's ``order`` attribute (default 0) decides when it runs, so a list can be given in any
     order: a resize (``order=10``) runs before a conversion to a tensor (``order=20``). Equal orders
     keep the order of the list. Extra arguments are passed to every function.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     for f in sorted(_as_list(funcs), key=lambda f: getattr(f, "order", 0)):
         x = f(x, *args, **kwargs)
@@ -105,8 +105,8 @@ def get_files(
     ``recurse`` every sub-folder is searched, folders and files in sorted order, so the list is the
     same on every machine; ``include`` names the top-level sub-folders to search (e.g.
     ``["train", "val"]``), the others are skipped. Without ``recurse`` only ``path`` itself is listed.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     root = Path(path)
     if not root.is_dir():
@@ -133,8 +133,8 @@ class ItemList:
     ``tfms`` run in their ``order``. An index may be an int (one value), or a slice, a list of ints
     or a list or tensor of booleans as long as the list (a list of values). :meth:`new` makes an
     ``ItemList`` of the same kind, folder and transforms holding other items, as splitting does.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
 
     def __init__(
@@ -231,8 +231,8 @@ def grandparent_splitter(fn: str | os.PathLike[str], valid_name: str = "valid", 
 
     For the layout ``<root>/<split>/<class>/<file>``; Imagenette's folders are ``train`` and ``val``,
     so it needs ``valid_name="val"``.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     gp = Path(fn).parent.parent.name
     if gp == valid_name:
@@ -248,8 +248,8 @@ def random_splitter(fn: Any, p_valid: float, seed: int = 0) -> bool:
     The draw is a hash of ``(seed, str(fn))`` turned into a number in [0, 1), so an item lands in the
     same half on every run, in any order, and whatever else is in the list; another ``seed`` gives
     another split. (``random.random()`` would depend on how many items came before.)
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     p = checks.real("random_splitter", "p_valid", p_valid, min=0.0, max=1.0)
     seed = checks.integer("random_splitter", "seed", seed)
@@ -263,8 +263,8 @@ class SplitData:
 
     Make one with :meth:`split_by_func` (or :func:`split_by_func`). After :func:`label_by_func` both
     halves are :class:`LabeledData`.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
 
     def __init__(self, train: Any, valid: Any, dropped: int = 0) -> None:
@@ -314,8 +314,8 @@ class SplitData:
 def split_by_func(il: ItemList, f: Callable[[Any], bool | None]) -> SplitData:
     """``SplitData.split_by_func(il, f)``: split an :class:`ItemList` by a splitter function.
 
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     return SplitData.split_by_func(il, f)
 
@@ -328,8 +328,8 @@ def split_by_func(il: ItemList, f: Callable[[Any], bool | None]) -> SplitData:
 def parent_labeler(fn: str | os.PathLike[str]) -> str:
     """The name of the folder the file is in: ``train/n01440764/x.JPEG -> "n01440764"``.
 
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     return Path(fn).parent.name
 
@@ -340,8 +340,8 @@ class Processor:
     Unlike a transform, a processor may learn from the list it first sees (the training half) and
     then apply what it learnt to the next (the validation half). ``proc(items)`` returns the new
     list; :meth:`deprocess` goes back. The base class changes nothing.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
 
     def __call__(self, items: Sequence[Any]) -> list[Any]:
@@ -360,8 +360,8 @@ class CategoryProcessor(Processor):
     vocabulary, and a category the training half never had is an error that names it: the model has
     no output for it, and a silent "unknown" index would count as a wrong answer that no training can
     fix. :meth:`deprocess` turns ints back into categories.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
 
     def __init__(self) -> None:
@@ -409,8 +409,8 @@ class LabeledData:
     ``ld[i] == (x[i], y[i])`` with each list's transforms applied, so it works as a ``Dataset``.
     ``proc_x`` and ``proc_y`` (a processor, a list of them, or ``None``) run over the items when it is
     made; :meth:`x_obj` and :meth:`y_obj` undo them for display.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
 
     def __init__(self, x: ItemList, y: ItemList, proc_x: Any = None, proc_y: Any = None) -> None:
@@ -455,8 +455,8 @@ def label_by_func(sd: SplitData, f: Callable[[Any], Any], proc_x: Any = None, pr
     """Label both halves of ``sd`` with ``f``; the training half is processed first, so the processors
     learn from it (a :class:`CategoryProcessor`'s vocabulary) and the validation half reuses that.
 
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     if not isinstance(sd, SplitData):
         raise TypeError(f"label_by_func: expected a SplitData (from split_by_func), got {type(sd).__name__}")
@@ -473,8 +473,8 @@ def to_databunch(
     The training loader shuffles (``kwargs`` may pass ``generator=``); the validation loader keeps the
     order, with batches of ``2*bs``. Without ``c_out``, a label :class:`CategoryProcessor`'s vocabulary
     size is used. ``c_in`` is the model's input channels (3 for colour images).
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     if not isinstance(sd, SplitData) or not isinstance(sd.train, LabeledData):
         raise TypeError(

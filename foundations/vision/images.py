@@ -48,9 +48,8 @@ __all__ = [
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
 """The suffixes :meth:`ImageList.from_files` looks for (compared case-insensitively: ``.JPEG`` counts).
-A fixed list rather than ``mimetypes``, whose answer depends on the machine. Derived in Lesson 9,
-"Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader it feeds; Lesson 11 builds
-it on Imagenette."""
+A fixed list rather than ``mimetypes``, whose answer depends on the machine. Derived in Lesson 11,
+"The data block API" (lessons/11_data_block), on Imagenette."""
 
 METHODS = ("squish", "crop")
 _STORE_VERSION = "image_store v1"  # part of every key: a change of format makes new stores
@@ -59,8 +58,8 @@ _STORE_VERSION = "image_store v1"  # part of every key: a change of format makes
 def open_image(fn: str | os.PathLike[str]) -> Image.Image:
     """The image in file ``fn`` as an RGB ``PIL`` image (greyscale, palette and RGBA images converted).
 
-    The file is closed before returning. Derived in Lesson 9, "Mini-batch training"
-    (lessons/09_minibatch), whose Dataset and DataLoader it feeds; Lesson 11 builds it on Imagenette.
+    The file is closed before returning. Derived in Lesson 11, "The data block API"
+    (lessons/11_data_block), on Imagenette; it feeds the Dataset and DataLoader of Lesson 9.
     """
     with Image.open(fn) as im:
         return im.convert("RGB")
@@ -70,8 +69,8 @@ class ImageList(ItemList):
     """An :class:`~foundations.data.blocks.ItemList` of image files; ``il[i]`` opens file ``i`` as RGB
     (:func:`open_image`), then applies the transforms.
 
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
 
     @classmethod
@@ -106,8 +105,8 @@ def resize_image(img: Image.Image, size: int, method: str = "squish") -> Image.I
     image is distorted); ``"crop"`` resizes the shorter side to ``size``, keeping the aspect ratio,
     then cuts the centre square (the longer side loses its edges). Bilinear resampling.
 
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     size, method = _size("resize_image", size), _method("resize_image", method)
     w, h = img.size
@@ -123,8 +122,8 @@ def resize_image(img: Image.Image, size: int, method: str = "squish") -> Image.I
 class ResizeFixed:
     """A transform (``order = 10``, before the tensor conversions): :func:`resize_image` to ``size``.
 
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
 
     order = 10
@@ -142,8 +141,8 @@ class ResizeFixed:
 def to_byte_tensor(img: Image.Image) -> Tensor:
     """An RGB ``PIL`` image as a ``(3, h, w)`` uint8 tensor (channels first, as a conv layer wants).
 
-    A transform with ``order = 20``. Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch),
-    whose Dataset and DataLoader it feeds; Lesson 11 builds it on Imagenette.
+    A transform with ``order = 20``. Derived in Lesson 11, "The data block API"
+    (lessons/11_data_block), on Imagenette.
     """
     if not isinstance(img, Image.Image) or img.mode != "RGB":
         raise TypeError(f"to_byte_tensor: expected an RGB PIL image, got {checks.describe(img)}"
@@ -159,8 +158,8 @@ to_byte_tensor.order = 20  # type: ignore[attr-defined]
 def to_float_tensor(t: Tensor) -> Tensor:
     """A uint8 image tensor as float32 in [0, 1] (divided by 255).
 
-    A transform with ``order = 30``. Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch),
-    whose Dataset and DataLoader it feeds; Lesson 11 builds it on Imagenette.
+    A transform with ``order = 30``. Derived in Lesson 11, "The data block API"
+    (lessons/11_data_block), on Imagenette.
     """
     if not isinstance(t, Tensor) or t.dtype != torch.uint8:
         raise TypeError(f"to_float_tensor: expected a uint8 tensor, got {checks.describe(t)}")
@@ -202,8 +201,8 @@ def image_store_path(
     folder they share (so moving the folder keeps the store) in order; with ``key`` (e.g. the sha256
     of the archive the files came from) that string too, otherwise each file's size in bytes, so
     replacing a file with another of a different size makes a new store.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     size, method = _size("image_store", size), _method("image_store", method)
     if key is not None and (not isinstance(key, str) or not key):
@@ -246,8 +245,8 @@ def image_store(
     a temporary file that the next run removes); later calls with the same files, size and method load
     it (memory-mapped: fast, and shared between processes). A store that cannot be read, or has the
     wrong shape, is rebuilt. ``key`` and ``name``: see :func:`image_store_path`.
-    Derived in Lesson 9, "Mini-batch training" (lessons/09_minibatch), whose Dataset and DataLoader
-    it feeds; Lesson 11 builds it on Imagenette.
+    Derived in Lesson 11, "The data block API" (lessons/11_data_block), on Imagenette; it feeds
+    the Dataset and DataLoader of Lesson 9.
     """
     paths = _file_list(files)
     dest = image_store_path(paths, size, method, key, name=name)
