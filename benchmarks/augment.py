@@ -33,6 +33,7 @@ from torch import Tensor
 from foundations import checks
 from foundations.vision.augment import BatchAugment, PilRandomFlip, PilTiltRandomCrop, RandomResizedCrop
 from foundations.vision.images import resize_image, to_byte_tensor, to_float_tensor
+from benchmarks.common import spread
 
 __all__ = ["AugmentBench", "bench_augment", "main"]
 
@@ -57,10 +58,6 @@ class AugmentBench:
     def __iter__(self) -> Iterator[Any]:
         return iter((self.name, self.per_image, self.batched, self.ratio))
 
-
-def _spread(xs: list[float]) -> float:
-    q1, _, q3 = statistics.quantiles(xs, n=4)
-    return (q3 - q1) / statistics.median(xs)
 
 
 class _PilRandomRotate:
@@ -142,7 +139,7 @@ def bench_augment(n: int = 64, size: int = 128, repeats: int = 7, images: Sequen
                 f()
                 times[k].append(time.perf_counter() - start)
         a, b = statistics.median(times["per_image"]), statistics.median(times["batched"])
-        rows.append(AugmentBench(name, a, b, a / b, _spread(times["per_image"]), _spread(times["batched"])))
+        rows.append(AugmentBench(name, a, b, a / b, spread(times["per_image"]), spread(times["batched"])))
     return rows
 
 

@@ -26,11 +26,8 @@ from foundations.vision.images import IMAGE_EXTENSIONS, open_image
 
 from benchmarks.augment import bench_augment
 from benchmarks.optim_step import bench_optim_step
+from benchmarks.common import spread
 
-
-def _spread(xs: list[float]) -> float:
-    q = statistics.quantiles(xs, n=4)
-    return (q[2] - q[0]) / statistics.median(xs)
 
 
 def bench_get_files(repeats: int = 7) -> dict[str, float | str]:
@@ -48,7 +45,7 @@ def bench_get_files(repeats: int = 7) -> dict[str, float | str]:
             times[k].append(time.perf_counter() - t)
     a, b = statistics.median(times["naive"]), statistics.median(times["ours"])
     return {"row": "get_files vs naive pathlib walk (13,394 files)", "baseline_s": a, "ours_s": b,
-            "speedup": a / b, "spread_baseline": _spread(times["naive"]), "spread_ours": _spread(times["ours"])}
+            "speedup": a / b, "spread_baseline": spread(times["naive"]), "spread_ours": spread(times["ours"])}
 
 
 def run() -> list[dict[str, float | str]]:

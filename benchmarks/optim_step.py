@@ -25,6 +25,7 @@ from torch import nn
 from foundations import checks
 from foundations.models import get_stem_cnn
 from foundations.optim import adam_opt, sgd_opt
+from benchmarks.common import spread
 
 __all__ = ["StepBench", "bench_optim_step", "main"]
 
@@ -58,10 +59,6 @@ class StepBench:
     def __iter__(self) -> Iterator[Any]:
         return iter((self.name, self.ours, self.torch, self.ratio))
 
-
-def _spread(xs: list[float]) -> float:
-    q1, _, q3 = statistics.quantiles(xs, n=4)
-    return (q3 - q1) / statistics.median(xs)
 
 
 def _with_grads(model: nn.Module, seed: int) -> list[torch.Tensor]:
@@ -107,7 +104,7 @@ def bench_optim_step(repeats: int = 21, steps: int = 20, nfs: tuple[int, ...] = 
                 times[who].append((time.perf_counter() - start) / steps)
         ours, theirs = statistics.median(times["ours"]), statistics.median(times["torch"])
         ratio = statistics.median(a / b for a, b in zip(times["ours"], times["torch"]))
-        rows.append(StepBench(name, ours, theirs, ratio, _spread(times["ours"]), _spread(times["torch"])))
+        rows.append(StepBench(name, ours, theirs, ratio, spread(times["ours"]), spread(times["torch"])))
         base = get_stem_cnn(10, list(nfs), bn=True).to(device)  # fresh weights for the next pair
     return rows
 

@@ -14,10 +14,14 @@ document.addEventListener("DOMContentLoaded", () => {
   }
 
   // Tables with more than five columns become stacked cards (see reader.css): each cell labelled
-  // with its column's header, so nothing is cut off at the column's edge or on a phone.
+  // with its column's header, so nothing is cut off at the column's edge or on a phone. A table a
+  // page printed (a cell's output, such as the progress bars' metrics table) stays a table while it
+  // fits the column, and becomes cards only where it would not (on a phone).
   document.querySelectorAll("article table").forEach((table) => {
     const headers = [...table.querySelectorAll("thead th")].map((th) => th.innerText.trim());
-    if (headers.length <= 5) return;
+    if (table.closest(".cell_output")) {
+      if (table.scrollWidth <= table.parentElement.clientWidth + 1) return;
+    } else if (headers.length <= 5) return;
     table.classList.add("table-stacked");
     table.querySelectorAll("tbody tr").forEach((row) => {
       [...row.children].forEach((cell, i) => cell.setAttribute("data-label", headers[i] || ""));
