@@ -62,6 +62,7 @@ data: setup
 # Benchmarks are not tests: they print what this machine measures, side by side in one run.
 bench: data
 	$(PY) -m benchmarks.lesson11
+	$(PY) -m benchmarks.fp16
 
 book: data
 	$(BUILD)

@@ -124,6 +124,11 @@ class Order:
                                    hyper-parameters before the step
     ``TRANSFORM``           20     :class:`~foundations.callbacks.BatchTransformCallback`:
                                    reshapes the batch, on the device, last before the model
+    ``MIXUP``               22     :class:`~foundations.callbacks.MixUp`: mixes the batch once
+                                   it is transformed (normalised) and before the model sees it
+    ``PRECISION``           25     :class:`~foundations.callbacks.MixedPrecision`,
+                                   :class:`~foundations.callbacks.AutocastCallback`: the
+                                   final batch in the model's precision; scale the loss
     ``PROGRESS``            30     :class:`~foundations.callbacks.ProgressCallback`: draws the
                                    bars and writes the metrics the others computed, last
     ======================  =====  ===========================================================
@@ -136,6 +141,8 @@ class Order:
     DEFAULT: ClassVar[int] = 0
     HYPER: ClassVar[int] = 10
     TRANSFORM: ClassVar[int] = 20
+    MIXUP: ClassVar[int] = 22
+    PRECISION: ClassVar[int] = 25
     PROGRESS: ClassVar[int] = 30
 
 

@@ -25,7 +25,17 @@ from torch import Tensor
 from foundations import checks
 from foundations.checks import shape_str
 
-__all__ = ["accuracy", "cross_entropy", "log_softmax", "logsumexp", "nll", "softmax"]
+__all__ = [
+    "LabelSmoothingCrossEntropy",
+    "accuracy",
+    "cross_entropy",
+    "label_smoothing_cross_entropy",
+    "log_softmax",
+    "logsumexp",
+    "nll",
+    "reduce_loss",
+    "softmax",
+]
 
 
 def _check_scores(fn: str, name: str, x: object) -> Tensor:
@@ -150,3 +160,75 @@ def accuracy(out: Tensor, yb: Tensor) -> Tensor:
     """
     out, yb = _check_batch("accuracy", "out", out, yb)
     return (out.argmax(dim=-1) == yb).float().mean()
+
+
+# ---- Lesson 12: reductions and label smoothing --------------------------------------------------
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def reduce_loss(loss: Tensor, reduction: str = "mean") -> Tensor:
+    """Per-sample losses ``(N,)`` reduced as PyTorch's losses do: ``"mean"``, ``"sum"`` or ``"none"``.
+
+    ``"none"`` returns ``loss`` itself (shape ``(N,)``); the others a 0-d tensor. Mixup mixes the
+    per-sample losses before reducing them, label smoothing offers the same three reductions.
+    Derived in Lesson 12, "Mixup and label smoothing" (lessons/12_mixup).
+
+    >>> reduce_loss(torch.tensor([1.0, 2.0, 6.0]), "mean")
+    tensor(3.)
+    """
+    loss = checks.tensor("reduce_loss", "loss", loss, floating=True)
+    if reduction not in REDUCTIONS:
+        raise ValueError(checks.message("reduce_loss", "reduction", "one of 'mean', 'sum', 'none'", reduction))
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
+
+
+def label_smoothing_cross_entropy(pred: Tensor, target: Tensor, eps: float = 0.1, reduction: str = "mean") -> Tensor:
+    """Cross-entropy against smoothed targets ``q'(k) = (1 - eps) [k = y] + eps / K``.
+
+    Per row ``n`` with log-probabilities ``log p = log_softmax(pred[n])`` over ``K`` classes::
+
+        loss_n = -sum_k q'(k) log p_k = (1 - eps) (-log p_y) + eps * mean_k (-log p_k)
+
+    (Szegedy et al. 2016, §7). ``pred`` is ``(N, K)`` logits, ``target`` ``(N,)`` int64; ``eps`` in
+    ``[0, 1]`` (0 is plain :func:`cross_entropy`); ``reduction`` as :func:`reduce_loss`. Equals
+    ``torch.nn.functional.cross_entropy(pred, target, label_smoothing=eps, reduction=reduction)``.
+    Derived in Lesson 12, "Mixup and label smoothing" (lessons/12_mixup); the paper is walked
+    through in "Szegedy et al. (2016): label smoothing" (book/papers/szegedy2016).
+    """
+    fn = "label_smoothing_cross_entropy"
+    pred, target = _check_batch(fn, "pred", pred, target)
+    eps = checks.real(fn, "eps", eps, min=0.0, max=1.0)
+    if reduction not in REDUCTIONS:
+        raise ValueError(checks.message(fn, "reduction", "one of 'mean', 'sum', 'none'", reduction))
+    log_p = log_softmax(pred)                                                  # (N, K)
+    n = pred.shape[0]
+    nll_y = -log_p[torch.arange(n, device=pred.device), target]               # (N,)  -log p_y
+    uniform = -log_p.mean(dim=-1)                                              # (N,)  mean_k -log p_k
+    return reduce_loss((1 - eps) * nll_y + eps * uniform, reduction)          # q'(k) = (1-eps)δ_ky + eps/K
+
+
+class LabelSmoothingCrossEntropy:
+    """:func:`label_smoothing_cross_entropy` as a loss object: ``LabelSmoothingCrossEntropy(eps=0.1)``.
+
+    Called as ``loss_func(pred, target)``; ``eps`` and ``reduction`` are attributes, so code that
+    needs per-sample losses (:class:`foundations.callbacks.MixUp`) can set ``reduction = "none"``
+    for one call. Not a ``torch.nn.Module``: it has no parameters or state.
+    Derived in Lesson 12, "Mixup and label smoothing" (lessons/12_mixup).
+    """
+
+    def __init__(self, eps: float = 0.1, reduction: str = "mean") -> None:
+        self.eps = checks.real("LabelSmoothingCrossEntropy", "eps", eps, min=0.0, max=1.0)
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                checks.message("LabelSmoothingCrossEntropy", "reduction", "one of 'mean', 'sum', 'none'", reduction)
+            )
+        self.reduction = reduction
+
+    def __call__(self, pred: Tensor, target: Tensor) -> Tensor:
+        return label_smoothing_cross_entropy(pred, target, self.eps, self.reduction)
+
+    def __repr__(self) -> str:
+        return f"LabelSmoothingCrossEntropy(eps={self.eps:g}, reduction={self.reduction!r})"
