@@ -21,6 +21,8 @@ import statistics
 import time
 from pathlib import Path
 
+import torch
+
 from foundations.data import fetch, get_files
 from foundations.vision.images import IMAGE_EXTENSIONS, open_image
 
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("_build/bench/lesson11.json"))
     args = parser.parse_args(argv)
     rows = run()
+    print(f"torch threads: {torch.get_num_threads()} (PIL runs on one); set with OMP_NUM_THREADS")
     print(f"{'benchmark':<78} {'baseline':>9} {'ours':>9} {'speed-up':>9}")
     for r in rows:
         print(f"{r['row']:<78} {1e3 * r['baseline_s']:>7.2f}ms {1e3 * r['ours_s']:>7.2f}ms {r['speedup']:>8.2f}x")
