@@ -21,17 +21,17 @@ __all__ = ["ProgressCallback", "format_time"]
 
 
 def format_time(seconds: float) -> str:
-    """``seconds`` as ``mm:ss`` (``h:mm:ss`` from an hour), as the progress table shows epoch times.
+    """``seconds`` as ``mm:ss`` (``h:mm:ss`` from an hour), as the progress table shows epoch times:
+    fastprogress's format, with the argument checked (a negative or NaN time is an error).
 
     >>> format_time(75.4), format_time(3725)
     ('01:15', '1:02:05')
 
     Derived in Lesson 11, "One Learner, with progress bars" (lessons/11_learner).
     """
-    seconds = checks.real("format_time", "seconds", seconds, min=0.0)
-    t = int(seconds)
-    h, m, s = t // 3600, (t // 60) % 60, t % 60
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+    from fastprogress.core import format_time as fastprogress_format_time  # the bars' own format
+
+    return fastprogress_format_time(checks.real("format_time", "seconds", seconds, min=0.0))
 
 
 def _kind(console: bool | None) -> str:
