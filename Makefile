@@ -32,7 +32,7 @@ help:
 	@echo "  make setup       create .venv with the pinned dependencies and foundations installed"
 	@echo "  make grade       grade your exercises: one line per exercise, then a table per lesson"
 	@echo "                   (one exercise: make grade ARGS='-k lin_grad')"
-	@echo "  make data        fetch the datasets the pages need (MNIST, Imagenette) into the cache and"
+	@echo "  make data        fetch the datasets the pages need (MNIST, Imagenette, IMDB, WikiText-2) and"
 	@echo "                   decode Imagenette once (64 px; 128 px with FOUNDATIONS_SETTING=full)"
 	@echo "Parts of make test:"
 	@echo "  make unit        the library tests only"
@@ -56,13 +56,14 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 data: setup
-	$(PY) -m foundations.data fetch mnist imagenette2-160
+	$(PY) -m foundations.data fetch mnist imagenette2-160 imdb wikitext-2-valid-test
 	$(PY) -m foundations.vision.imagenette
 
 # Benchmarks are not tests: they print what this machine measures, side by side in one run.
 bench: data
 	$(PY) -m benchmarks.lesson11
 	$(PY) -m benchmarks.fp16
+	$(PY) -m benchmarks.text
 
 book: data
 	$(BUILD)

@@ -122,6 +122,8 @@ class Order:
     ``HYPER``               10     :class:`~foundations.callbacks.ParamScheduler`,
                                    :class:`~foundations.callbacks.LRFinder`: set
                                    hyper-parameters before the step
+    ``REGULARIZE``          15     :class:`~foundations.text.RNNRegularizer`: adds AR and TAR to
+                                   the training loss after the metrics read the plain loss
     ``TRANSFORM``           20     :class:`~foundations.callbacks.BatchTransformCallback`:
                                    reshapes the batch, on the device, last before the model
     ``MIXUP``               22     :class:`~foundations.callbacks.MixUp`: mixes the batch once
@@ -129,6 +131,8 @@ class Order:
     ``PRECISION``           25     :class:`~foundations.callbacks.MixedPrecision`,
                                    :class:`~foundations.callbacks.AutocastCallback`: the
                                    final batch in the model's precision; scale the loss
+    ``CLIP``                27     :class:`~foundations.callbacks.GradientClipping`: clips the
+                                   gradients once precision has unscaled them
     ``PROGRESS``            30     :class:`~foundations.callbacks.ProgressCallback`: draws the
                                    bars and writes the metrics the others computed, last
     ======================  =====  ===========================================================
@@ -140,9 +144,11 @@ class Order:
     TRAIN_EVAL: ClassVar[int] = -10
     DEFAULT: ClassVar[int] = 0
     HYPER: ClassVar[int] = 10
+    REGULARIZE: ClassVar[int] = 15
     TRANSFORM: ClassVar[int] = 20
     MIXUP: ClassVar[int] = 22
     PRECISION: ClassVar[int] = 25
+    CLIP: ClassVar[int] = 27
     PROGRESS: ClassVar[int] = 30
 
 

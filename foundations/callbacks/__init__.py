@@ -12,13 +12,15 @@
 - :mod:`~foundations.callbacks.fp16`: :class:`MixedPrecision`, :class:`AutocastCallback` and
   :class:`LossScaler` (half-precision training, loss scaling) — Lesson 12;
 - :mod:`~foundations.callbacks.mixup`: :class:`MixUp` and its pieces (the Beta distribution, mixing
-  a batch, the per-sample mixed loss) — Lesson 12.
+  a batch, the per-sample mixed loss) — Lesson 12;
+- :mod:`~foundations.callbacks.clip`: :class:`GradientClipping` — Lesson 12, "AWD-LSTM".
 
 Where each runs within an event is the table :class:`foundations.learner.Order`. This package
 imports the core (``foundations.learner``, ``foundations.schedule``, ...) and ``foundations.data``;
 the core never imports it.
 """
 
+from foundations.callbacks.clip import GradientClipping
 from foundations.callbacks.device import BatchTransformCallback, DeviceCallback, default_device, view_tfm
 from foundations.callbacks.fp16 import AutocastCallback, LossScaler, MixedPrecision
 from foundations.callbacks.lr_finder import LRFinder, lr_finder_should_stop
@@ -41,6 +43,7 @@ __all__ = [
     "AvgStatsCallback",
     "BatchTransformCallback",
     "DeviceCallback",
+    "GradientClipping",
     "LRFinder",
     "LossScaler",
     "MixUp",
