@@ -152,3 +152,13 @@ def slow() -> Iterator[FileServer]:
     s = FileServer(pause=0.05)
     yield s
     s.close()
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for the test (restored after): tiny LSTMs on a shared two-core machine are
+    many times slower with two, and one thread fixes the order of floating-point sums."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

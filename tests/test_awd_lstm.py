@@ -10,7 +10,6 @@ alone for the padded batch.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -34,16 +33,8 @@ from foundations.text.awd_lstm import (
     to_detach,
 )
 
-pytestmark = pytest.mark.lesson12
+pytestmark = [pytest.mark.lesson12, pytest.mark.usefixtures("one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny LSTMs on a shared two-core machine are many times slower with two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 CFG = AWDLSTMConfig(emb_sz=6, n_hid=10, n_layers=3)  # the course's dropouts, tiny sizes
 V = 30

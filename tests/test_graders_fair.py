@@ -128,6 +128,54 @@ return grandparent_splitter(fn, valid_name, train_name)
 pn, rn = p.norm().item(), r.norm().item()
 return pn / rn if pn and rn else 1.0
 """, "passed"),
+    # Lesson 12, text. The 2019 course's gate order, i, f, o, g: nn.LSTM's weights then mean other gates
+    "lstm_cell": ("lesson12_text", """
+i, f, o, g = (x @ w_ih.T + b_ih + h @ w_hh.T + b_hh).chunk(4, dim=1)
+c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+return torch.sigmoid(o) * torch.tanh(c), c
+""", "failed"),
+    # the 2019 TAR: the time axis is right, but it tests the batch size where it means the sequence
+    # length: 0 for a batch of one row, NaN (the mean of nothing) for a sequence of one step
+    "temporal_activation_reg": ("lesson12_text", """
+if len(raw_out) > 1:
+    return beta * (raw_out[:, 1:] - raw_out[:, :-1]).pow(2).mean()
+return raw_out.new_zeros(())
+""", "failed"),
+    # the max over every position, padding included: padded outputs of 0 beat negative real ones
+    "masked_pool": ("lesson12_text", """
+lengths = mask.sum(1)
+last = outputs[torch.arange(len(outputs)), lengths - 1]
+mean = (outputs * mask[..., None]).sum(1) / lengths[:, None].to(outputs.dtype)
+return torch.cat([last, outputs.max(1).values, mean], 1)
+""", "failed"),
+    # one draw per position rather than per word of the vocabulary: a word dropped here, kept there
+    "embedding_dropout": ("lesson12_text", """
+mask = torch.bernoulli(torch.full((*words.shape, 1), 1 - p, dtype=weight.dtype), generator=generator) / (1 - p)
+return weight[words] * mask
+""", "failed"),
+    # rows read down the columns: view(m, bs).T interleaves the stream instead of cutting it in bs pieces
+    "lm_batches": ("lesson12_text", """
+m = len(stream) // bs
+rows = stream[: bs * m].view(m, bs).T
+return [(rows[:, i : i + bptt], rows[:, i + 1 : i + 1 + bptt]) for i in range(0, ((m - 1) // bptt) * bptt, bptt)]
+""", "failed"),
+    # Counter.most_common: ties in the order first seen, not alphabetical
+    "build_text_vocab": ("lesson12_text", """
+counts = Counter(t for toks in token_lists for t in toks)
+words = [w for w, n in counts.most_common() if n >= min_freq and w not in SPECIAL_TOKENS]
+return [*SPECIAL_TOKENS, *words][:max_size]
+""", "failed"),
+    # right maths, but the outputs collected in torch.zeros(...), float32, where the dtype is graded
+    "dropconnect_rnn": ("lesson12_text", """
+mask = w_hh_raw.new_empty(w_hh_raw.shape).bernoulli_(1 - p, generator=generator)
+w_hh = w_hh_raw * mask / (1 - p)
+out = torch.zeros(x.shape[0], x.shape[1], w_hh.shape[0])
+h = h0
+for t in range(x.shape[1]):
+    h = torch.tanh(x[:, t] @ w_ih.T + h @ w_hh.T)
+    out[:, t] = h
+return out, w_hh
+""", "failed"),
 }
 
 
@@ -232,6 +280,50 @@ def test_lesson11_wrong_answers_say_why(graded: tuple[str, dict[str, tuple[str, 
         r"AssertionError: grandparent_split: you used foundations\.data\.grandparent_splitter \(in grandparent_split, "
         r"line \d+\), which this exercise asks you to write yourself \(with pathlib, sorted and a dict\)$", split
     ), split
+
+
+def test_lesson12_text_wrong_answers_say_why(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    [lstm, *_] = messages(graded, "test_lstm_cell_values_and_gradients_against_nn_lstmcell")
+    assert lstm.startswith(
+        "AssertionError: lstm_cell on bs 3, ni 5, nh 4: the new cell state c' (gates i, f, g, o in that order): "
+        "12 of 12 values differ. Largest difference"
+    ), lstm
+    tar = messages(graded, "test_temporal_activation_reg_against_the_formula")
+    assert len(tar) == 1 and re.match(
+        r"AssertionError: temporal_activation_reg on one row: bs 1, sl 5, nh 3, beta 2 \(raw_out 1x5x3, time is axis 1\): "
+        r"expected \S+, got 0 \(difference", tar[0]
+    ), tar
+    assert messages(graded, "test_temporal_activation_reg_is_zero_for_one_step") == [
+        "AssertionError: temporal_activation_reg on a sequence of one step, raw_out 3x1x4 (no difference: 0, not NaN): "
+        "got NaN at index () where 0 was expected"
+    ]
+    [pool, *_] = messages(graded, "test_masked_pool_parts_against_the_library")
+    assert re.match(
+        r"AssertionError: masked_pool on 2 texts of 5 and 3 tokens, padding outputs 0, real outputs negative "
+        r"\(lengths \[5, 3\]\): the max \(over the real tokens only\), columns 4 to 7: \d+ of 8 values differ\. "
+        r"Largest difference \S+ at index \(\d, \d\): expected -\S+, got 0 ", pool
+    ), pool
+    assert messages(graded, "test_masked_pool_a_padded_text_pools_as_if_alone"), "the padded text pooled alone passed"
+    [emb, *_] = messages(graded, "test_embedding_dropout_drops_whole_words_with_replayed_draws")
+    assert re.match(
+        r"AssertionError: embedding_dropout on V 10, emb 4, words 2x6 with repeats, p 0\.5: word \d+ is (kept|dropped) "
+        r"at \(\d, \d\) but (kept|dropped) at \(\d, \d\): a dropped word is absent everywhere in the batch", emb
+    ), emb
+    [lm, *_] = messages(graded, "test_lm_batches_against_lm_data_loader")
+    assert lm.startswith(
+        "AssertionError: lm_batches on 100 tokens, bs=4, bptt=5 (m = 25 tokens per row, so (m - 1) // bptt = 4 batches): "
+        "batch 0, x: 19 of 20 tokens differ; at row 0, column 1 expected"
+    ), lm
+    [vocab, *_] = messages(graded, "test_build_text_vocab_against_vocab_build")
+    assert vocab.startswith(
+        "AssertionError: build_text_vocab on ties in alphabetical order, min_freq 1 ([['b', 'a', 'c', 'b'], "
+        "['a', 'c', 'd', 'e']], max_size=60000, min_freq=1): first difference at index 8: expected 'a', got 'b'"
+    ), vocab
+    [rnn, *_] = messages(graded, "test_dropconnect_rnn_against_replayed_mask_and_nn_rnn")
+    assert rnn.startswith(
+        "AssertionError: dropconnect_rnn on bs 3, sl 5, ni 4, nh 6, p 0.5: the outputs out (bs, sl, nh): expected a "
+        "float64 tensor, got float32. A float32 result usually comes from a new tensor made without dtype="
+    ), rnn
 
 
 def test_an_unclamped_combine_scheds_passes_every_case(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:

@@ -22,15 +22,8 @@ from foundations.text.pretrain import (
 )
 from foundations.text.vocab import Vocab
 
-pytestmark = pytest.mark.lesson12
+pytestmark = [pytest.mark.lesson12, pytest.mark.usefixtures("one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_settings_differ_and_full_is_the_course_model(monkeypatch: pytest.MonkeyPatch) -> None:

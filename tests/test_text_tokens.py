@@ -83,11 +83,13 @@ def test_replace_rep_counts_the_whole_run(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "text,expected",
     [
-        ("so so so so good", " xxwrep 4 so good"),
-        ("very very very very very good", " xxwrep 5 very good"),
+        ("so so so so good", " xxwrep 4 so  good"),
+        ("very very very very very good", " xxwrep 5 very  good"),
         ("the the the end", "the the the end"),  # three is not a run
-        ("no, no, no, no, stop", " xxwrep 4 no, stop"),
-        ("I said no no no no no!", "I said  xxwrep 4 no no!"),  # the last "no" has "!" after it, not " "
+        ("no, no, no, no, stop", " xxwrep 4 no , stop"),
+        ("I said no no no no no!", "I said  xxwrep 5 no !"),  # a run that ends a sentence (2019 missed the last "no")
+        ("it was so so so so.", "it was  xxwrep 4 so ."),
+        ("hello hello hello hellos", "hello hello hello hellos"),  # "hellos" is another word
     ],
 )
 def test_replace_wrep_counts_the_repeated_word(text: str, expected: str) -> None:

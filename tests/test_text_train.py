@@ -10,7 +10,6 @@ generation the argmax of the model re-run on the whole sequence.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -34,16 +33,8 @@ from foundations.text.train import (
     temporal_activation_reg,
 )
 
-pytestmark = pytest.mark.lesson12
+pytestmark = [pytest.mark.lesson12, pytest.mark.usefixtures("one_thread")]
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny LSTMs on a shared two-core machine are many times slower with two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 V = 25
 CFG = AWDLSTMConfig(emb_sz=6, n_hid=8, n_layers=2)

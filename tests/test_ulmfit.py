@@ -8,7 +8,6 @@ groups, and the formula ``lr / 2.6 ** k`` for the learning rates.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -31,19 +30,11 @@ from foundations.text.ulmfit import (
     masked_concat_pool,
 )
 
-pytestmark = pytest.mark.lesson12
+pytestmark = [pytest.mark.lesson12, pytest.mark.usefixtures("one_thread")]
 
 V = 30
 CFG = AWDLSTMConfig(emb_sz=6, n_hid=10, n_layers=3)
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny LSTMs on a shared two-core machine are many times slower with two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # ---- masked concat pooling ----------------------------------------------------------------------
@@ -194,3 +185,18 @@ def test_load_encoder_copies_the_weights() -> None:
     other = get_text_classifier(V + 1, 2, CFG)
     with pytest.raises(RuntimeError, match="size mismatch"):
         load_encoder(other, lm)
+
+
+def test_a_classifier_refuses_padding_at_the_start() -> None:
+    """Packing and masked pooling assume padding at the end; a batch padded first is refused, not
+    silently pooled from the padding (pad_collate(pad_first=True) makes one)."""
+    from foundations.text import pad_collate
+
+    torch.manual_seed(0)
+    clf = get_text_classifier(30, 2, AWDLSTMConfig(emb_sz=8, n_hid=16, n_layers=2)).eval()
+    samples = [(torch.tensor([2, 10, 11, 12]), 1), (torch.tensor([2, 20]), 0)]
+    xb, _ = pad_collate(samples, pad_idx=1, pad_first=True)
+    with pytest.raises(ValueError, match="expected padding at the end of each row"):
+        clf(xb)
+    xb_end, _ = pad_collate(samples, pad_idx=1)
+    assert clf(xb_end).shape == (2, 2)

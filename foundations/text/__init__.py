@@ -39,6 +39,7 @@ from foundations.text.pretrain import (
     fine_tune_classifier,
     fine_tuned_lm,
     lm_corpus,
+    one_cycle,
     pretrained_lm,
     text_setting,
     train_lm,
@@ -75,7 +76,7 @@ __all__ = [
     "WeightDropout", "accuracy_flat", "activation_reg", "cross_entropy_flat", "discriminative_lrs",
     "dropout_mask", "fine_tune_classifier", "fine_tuned_lm", "freeze_to", "generate", "get_language_model",
     "get_text_classifier", "group_splitter", "imdb_files", "layer_groups", "lm_corpus", "lm_data",
-    "load_encoder", "masked_concat_pool", "pad_collate", "pretrained_lm", "read_imdb", "read_wikitext",
+    "load_encoder", "masked_concat_pool", "one_cycle", "pad_collate", "pretrained_lm", "read_imdb", "read_wikitext",
     "split_words", "temporal_activation_reg", "text_classifier_data", "text_setting", "to_detach",
     "tokenize_texts", "tokenized", "train_lm", "ulmfit_experiments",
 ]

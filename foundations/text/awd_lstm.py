@@ -323,9 +323,15 @@ class AWDLSTM(nn.Module):
         bs = xb.shape[0]
         if self.stateful and self.hidden is not None and self.hidden[0][0].shape[1] != bs:
             self.reset()
-        lengths = None if self.stateful else (xb != self.config.pad_token).sum(1)
-        if lengths is not None and bool((lengths == 0).any()):
-            raise ValueError("AWDLSTM: a row of the batch is all padding (a text of no tokens)")
+        lengths = None
+        if not self.stateful:
+            real = xb != self.config.pad_token                                      # (bs, sl)
+            lengths = real.sum(1)
+            if bool((lengths == 0).any()):
+                raise ValueError("AWDLSTM: a row of the batch is all padding (a text of no tokens)")
+            if bool((real[:, 1:] & ~real[:, :-1]).any()):
+                raise ValueError("AWDLSTM: expected padding at the end of each row (pad_collate's default), got a "
+                                 "real token after padding (pad_first=True?)")
         raw = self.input_dp(self.encoder_dp(xb))  # (bs, sl, emb_sz)
         raw_outputs, outputs, new_hidden = [], [], []
         for i, (rnn, hid_dp) in enumerate(zip(self.rnns, self.hidden_dps)):

@@ -36,7 +36,7 @@ IMDB_CLASSES: tuple[str, str] = ("neg", "pos")
 """IMDB's two classes, in label order (0 negative, 1 positive). Derived in Lesson 12, "Text for a
 model" (lessons/12_text)."""
 
-TOKENIZER_VERSION = "tokens-v1"
+TOKENIZER_VERSION = "tokens-v2"
 """Part of every cached corpus's key: change it when a rule of :mod:`foundations.text.tokens`
 changes, so that corpora tokenised by the old rules are not reused. Derived in Lesson 12, "Text for
 a model" (lessons/12_text)."""

@@ -138,9 +138,9 @@ def text_setting() -> TextSetting:
     Derived in Lesson 12, "Pre-training a language model" (lessons/12_lm_pretrain).
     """
     default = TextSetting(
-        n_unsup=800, n_lm_train=0, wikitext=True, max_vocab=6_000, min_freq=3,
+        n_unsup=700, n_lm_train=0, wikitext=True, max_vocab=6_000, min_freq=3,
         model=AWDLSTMConfig(emb_sz=64, n_hid=256, n_layers=2).scaled(0.2),
-        lm_bs=32, bptt=70, lm_epochs=1, lm_lr=1e-2, valid_every=60,
+        lm_bs=32, bptt=70, lm_epochs=1, lm_lr=1e-2, valid_every=100,
         ft_epochs=1, ft_lr=1e-2,
         n_clas_train=1_200, n_clas_valid=2_000, max_len=128, clas_bs=32,
         stages=(ClassifierStage(1, 1, 5e-2), ClassifierStage(2, 1, 2e-2), ClassifierStage(None, 2, 1e-2)),

@@ -150,10 +150,10 @@ def generate(
             scores[list(banned)] = -float("inf")
             if temperature == 0.0:
                 nxt = int(scores.argmax())
-            else:
-                nxt = int(torch.multinomial(torch.softmax(scores / temperature, -1), 1, generator=generator))
+            else:  # sampled on the CPU, so a CPU generator works whatever the model's device
+                nxt = int(torch.multinomial(torch.softmax(scores.cpu() / temperature, -1), 1, generator=generator))
             out.append(nxt)
-            scores = model(torch.tensor([[nxt]]))[0][0, -1]
+            scores = model(prompt.new_tensor([[nxt]]))[0][0, -1]
         return torch.tensor(out)
     finally:
         model.reset()
