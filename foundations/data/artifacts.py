@@ -14,7 +14,7 @@ whichever page asks first and whatever order the pages execute in.
   interrupted build leaves no artifact (and the next build removes its temporary file).
 - **Safe to load.** Artifacts are saved with ``torch.save`` and read with
   ``torch.load(..., weights_only=True)``: tensors and plain containers (dicts, lists, str, numbers)
-  only. An unreadable artifact is built again.
+  only, onto the CPU (``map_location``). An unreadable artifact is built again.
 - **Readable key.** ``<hash>.json`` beside it holds the key, so ``ls`` tells what each one is.
 """
 
@@ -81,7 +81,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _load(path: Path) -> Any:
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location="cpu")  # trained on a GPU, read anywhere
     except Exception as exc:  # truncated, foreign or from an older format: build again
         say(f"cached_artifact: cannot read {path.name} ({type(exc).__name__}: {exc}); building it again")
         return None

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from foundations import checks
-from foundations.callbacks import AvgStatsCallback, GradientClipping, ParamScheduler, Recorder
+from foundations.callbacks import AvgStatsCallback, DeviceCallback, GradientClipping, ParamScheduler, Recorder, default_device
 from foundations.data.archives import archive_sha256
 from foundations.data.artifacts import cached_artifact
 from foundations.learner import Callback, CancelEpochException, Learner
@@ -232,8 +232,10 @@ class _PeriodicValidation(Callback):
         model.eval()
         model.reset()
         tot = acc = n = 0.0
+        device = next(model.parameters()).device
         with torch.no_grad():
             for xb, yb in self.valid_dl:
+                xb, yb = xb.to(device), yb.to(device)
                 out = model(xb)[0]
                 tot += float(cross_entropy_flat(out, yb)) * len(xb)
                 acc += float(accuracy_flat(out, yb)) * len(xb)
@@ -245,7 +247,8 @@ class _PeriodicValidation(Callback):
 
 def train_lm(model: nn.Module, train: list[Tensor], valid: list[Tensor], s: TextSetting, epochs: int, lr: float) -> dict[str, Any]:
     """Train a language model with AWD-LSTM's recipe: AdamW (β 0.9, 0.99), 1cycle, AR and TAR,
-    gradient clipping, the hidden state reset each pass. Returns the history: per-batch training
+    gradient clipping, the hidden state reset each pass, on the GPU when there is one
+    (``default_device``). Returns the history: per-batch training
     loss and learning rate, per-epoch validation loss and accuracy, ``valid_points`` (batch, loss,
     accuracy) every ``s.valid_every`` batches, seconds.
     Derived in Lesson 12, "Pre-training a language model" (lessons/12_lm_pretrain).
@@ -262,7 +265,7 @@ def train_lm(model: nn.Module, train: list[Tensor], valid: list[Tensor], s: Text
             history["valid_acc"].append(stats.valid_stats.averages[1])
 
     points: list[tuple[int, float, float]] = []
-    cbs = [ResetHidden(), RNNRegularizer(s.alpha, s.beta), GradientClipping(s.clip), stats, rec, _Keep(),
+    cbs = [DeviceCallback(default_device()), ResetHidden(), RNNRegularizer(s.alpha, s.beta), GradientClipping(s.clip), stats, rec, _Keep(),
            ParamScheduler("lr", one_cycle(lr)), _PeriodicValidation(s.valid_every, data.valid_dl, points)]
     opt = partial(adam_opt, beta1=0.9, beta2=0.99, wd=s.wd, decouple_wd=True)
     learn = Learner(model, data, cross_entropy_flat, opt_func=opt, lr=lr, cbs=cbs)
@@ -293,7 +296,7 @@ def pretrained_lm(s: TextSetting) -> tuple[nn.Module, Vocab, dict[str, Any]]:
         torch.manual_seed(s.seed)
         model = get_language_model(len(vocab), s.model)
         hist = train_lm(model, _numericalize(vocab, corpus["train"]), _numericalize(vocab, corpus["valid"]), s, s.lm_epochs, s.lm_lr)
-        return {"state": model.state_dict(), "history": hist}
+        return {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "history": hist}
 
     art = cached_artifact("lm", {"setting": s.lm_key(), "vocab": vocab.itos}, build)
     model = get_language_model(len(vocab), s.model)
@@ -315,7 +318,7 @@ def fine_tuned_lm(s: TextSetting) -> tuple[nn.Module, Vocab, dict[str, Any]]:
         docs = _numericalize(vocab, texts, s.max_len)
         n_valid = max(1, len(docs) // 10)
         hist = train_lm(model, docs[n_valid:], docs[:n_valid], s, s.ft_epochs, s.ft_lr)
-        return {"state": model.state_dict(), "history": hist}
+        return {"state": {k: v.cpu() for k, v in model.state_dict().items()}, "history": hist}
 
     art = cached_artifact("lm_finetuned", {"setting": s.key(), "vocab": vocab.itos}, build)
     model.load_state_dict(art["state"])
@@ -328,7 +331,7 @@ def fine_tune_classifier(
     """Train a :class:`~foundations.text.ulmfit.TextClassifier` stage by stage (gradual unfreezing:
     :func:`~foundations.text.ulmfit.freeze_to`; discriminative learning rates:
     :func:`~foundations.text.ulmfit.discriminative_lrs`; 1cycle within each stage; AdamW; a fresh
-    optimizer per stage). Returns the validation accuracy after each stage.
+    optimizer per stage; on the GPU when there is one). Returns the validation accuracy after each stage.
     Derived in Lesson 12, "ULMFiT" (lessons/12_ulmfit).
     """
     accs = []
@@ -337,7 +340,8 @@ def fine_tune_classifier(
         freeze_to(model, n_all if st.n_groups is None else st.n_groups)
         lrs = discriminative_lrs(st.lr, n_all) if discriminative else [st.lr] * n_all
         stats = AvgStatsCallback([accuracy], verbose=False)
-        cbs = [stats, _ValidateLast(), ParamScheduler("lr", [one_cycle(lr) for lr in lrs]), GradientClipping(s.clip)]
+        cbs = [DeviceCallback(default_device()), stats, _ValidateLast(), ParamScheduler("lr", [one_cycle(lr) for lr in lrs]),
+               GradientClipping(s.clip)]
         opt = partial(adam_opt, beta1=0.9, beta2=0.99, wd=s.wd, decouple_wd=True)
         learn = Learner(model, data, cross_entropy, opt_func=opt, lr=st.lr, splitter=group_splitter, cbs=cbs)
         learn.fit(st.epochs)

@@ -140,6 +140,7 @@ def generate(
     n_tokens = checks.positive_int("generate", "n_tokens", n_tokens)
     temperature = checks.real("generate", "temperature", temperature, min=0.0)
     was_training = model.training
+    prompt = prompt.to(next(model.parameters()).device)
     model.eval()
     model.reset()
     try:
