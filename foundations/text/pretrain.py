@@ -15,7 +15,7 @@ for a GPU.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
@@ -109,7 +109,6 @@ class TextSetting:
     beta: float = 1.0
     seed: int = 0
     clas_model: AWDLSTMConfig | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def key(self) -> dict[str, Any]:
         """Everything above as a plain dict, for an artifact's key."""
