@@ -38,7 +38,7 @@ from torch.func import functional_call
 from exercises._rules import Forbidden, attempt_without
 from foundations.testing import check_close, describe
 from foundations.text import LMDataLoader, Vocab, masked_concat_pool
-from foundations.text.tokens import SPECIAL_TOKENS, deal_caps, replace_all_caps, replace_rep, split_words
+from foundations.text.tokens import deal_caps, replace_all_caps, replace_rep, split_words
 
 pytestmark = pytest.mark.lesson12
 

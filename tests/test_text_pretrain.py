@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from foundations.text import AWDLSTMConfig, get_language_model, get_text_classifier
-from foundations.text.loaders import lm_data, text_classifier_data
+from foundations.text.loaders import text_classifier_data
 from foundations.text.pretrain import (
     ClassifierStage,
     TextSetting,
