@@ -21,7 +21,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 # Jupyter Book 1 with Sphinx's parallel reading: pages execute two at a time on two cores.
 BUILD := $(PY) tools/build.py --all -W -n --keep-going .
 
-.PHONY: help setup data book test unit grade grade-solutions outputs site references stubs browser clean bench
+.PHONY: help setup data book test unit grade grade-solutions outputs site references stubs browser clean bench lab
 
 help:
 	@echo "The two commands:"
@@ -32,6 +32,8 @@ help:
 	@echo "  make setup       create .venv with the pinned dependencies and foundations installed"
 	@echo "  make grade       grade your exercises: one line per exercise, then a table per lesson"
 	@echo "                   (one exercise: make grade ARGS='-k lin_grad')"
+	@echo "  make lab         open the pages in JupyterLab: a lesson (.md) opens as a notebook and runs"
+	@echo "                   against the installed foundations (options: make lab ARGS=--no-browser)"
 	@echo "  make data        fetch the datasets the pages need (MNIST, Imagenette, IMDB, WikiText-2) and"
 	@echo "                   decode Imagenette once (64 px; 128 px with FOUNDATIONS_SETTING=full)"
 	@echo "Parts of make test:"
@@ -61,9 +63,7 @@ data: setup
 
 # Benchmarks are not tests: they print what this machine measures, side by side in one run.
 bench: data
-	$(PY) -m benchmarks.lesson11
-	$(PY) -m benchmarks.fp16
-	$(PY) -m benchmarks.text
+	$(PY) -m benchmarks
 
 book: data
 	$(BUILD)
@@ -80,6 +80,14 @@ browser:
 
 unit: data
 	$(PY) -m pytest -q tests -m "not site and not built"
+
+# JupyterLab on the repository, its file browser at lessons/. Jupytext makes a page (.md) open as a
+# notebook and saves it back as the same MyST Markdown (no .ipynb beside it); its kernel is this
+# venv's python3, started in the page's folder. The settings are in tools/lab/ (see its README).
+# Options go to JupyterLab: make lab ARGS='--no-browser --port=8899'
+lab: setup
+	JUPYTER_CONFIG_PATH="$(CURDIR)/tools/lab$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	    $(PY) -m jupyterlab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/lessons $(ARGS)
 
 # Only the grades, no pytest report; exit status 1 when an attempted exercise fails.
 # `.venv/bin/pytest exercises -k NAME` shows one exercise's details.

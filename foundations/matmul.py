@@ -1,9 +1,11 @@
 """Matrix multiplication from indexing and broadcasting, and the shape rules that make it work.
 
-Lesson 8 builds a matrix multiply in four steps: three Python loops, then an elementwise inner
-product, then broadcasting over a whole row, then ``einsum``. The broadcasting version is the one
-kept here, with the broadcasting rules themselves (:func:`broadcast_shape`) and the Frobenius norm
-the lesson uses to talk about the size of a matrix.
+Lesson 8 builds a matrix multiply in four steps: three Python loops (:func:`matmul_loops`), then an
+elementwise inner product (:func:`matmul_elementwise`), then broadcasting over a whole row
+(:func:`matmul`, the version the lesson keeps), then ``einsum`` (:func:`matmul_einsum`). All four
+are here so that the benchmarks (``make bench``) time the same code the lesson shows, with the
+broadcasting rules themselves (:func:`broadcast_shape`) and the Frobenius norm the lesson uses to
+talk about the size of a matrix.
 
 Functions of tensors: no ``Module`` base.
 """
@@ -17,7 +19,7 @@ import torch
 from foundations import checks
 from foundations.checks import shape_str
 
-__all__ = ["broadcast_shape", "frobenius_norm", "matmul"]
+__all__ = ["broadcast_shape", "frobenius_norm", "matmul", "matmul_einsum", "matmul_elementwise", "matmul_loops"]
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -32,28 +34,71 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     >>> matmul(torch.tensor([[1., 2.]]), torch.tensor([[3.], [4.]]))
     tensor([[11.]])
     """
-    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-        raise TypeError(
-            "matmul: expected a and b to be torch.Tensor, "
-            f"got {type(a).__name__} and {type(b).__name__}"
-        )
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-        raise ValueError(
-            "matmul: expected a of shape (n, k) and b of shape (k, m), "
-            f"got {shape_str(a)} and {shape_str(b)}"
-        )
-    if a.dtype != b.dtype:
-        raise TypeError(
-            f"matmul: expected a and b of the same dtype, got {a.dtype} and {b.dtype}"
-        )
-    if a.dtype == torch.bool:
-        raise TypeError("matmul: expected numeric tensors, got torch.bool")
+    _check_operands("matmul", a, b)
     n, m = a.shape[0], b.shape[1]
     c = torch.zeros(n, m, dtype=a.dtype, device=a.device)
     for i in range(n):
         # (k, 1) * (k, m) -> (k, m): row i of a, stretched across the m columns of b
         c[i] = (a[i, :, None] * b).sum(dim=0)
     return c
+
+
+def _check_operands(fn: str, a: torch.Tensor, b: torch.Tensor) -> None:
+    """The argument checks every version of the lesson's matrix multiply shares."""
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        raise TypeError(
+            f"{fn}: expected a and b to be torch.Tensor, "
+            f"got {type(a).__name__} and {type(b).__name__}"
+        )
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"{fn}: expected a of shape (n, k) and b of shape (k, m), "
+            f"got {shape_str(a)} and {shape_str(b)}"
+        )
+    if a.dtype != b.dtype:
+        raise TypeError(f"{fn}: expected a and b of the same dtype, got {a.dtype} and {b.dtype}")
+    if a.dtype == torch.bool:
+        raise TypeError(f"{fn}: expected numeric tensors, got torch.bool")
+
+
+def matmul_loops(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The first rung of the ladder: ``c[i, j] += a[i, p] * b[p, j]`` in three Python loops.
+
+    Every multiply-add is a Python step on one-element tensors, which is why it is the slowest
+    version by four to five orders of magnitude. Derived in Lesson 8, "Matrix multiplication"
+    (lessons/08_matmul).
+    """
+    _check_operands("matmul_loops", a, b)
+    (n, k), m = a.shape, b.shape[1]
+    c = torch.zeros(n, m, dtype=a.dtype, device=a.device)
+    for i in range(n):
+        for j in range(m):
+            for p in range(k):
+                c[i, j] += a[i, p] * b[p, j]
+    return c
+
+
+def matmul_elementwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The second rung: ``c[i, j] = (a[i, :] * b[:, j]).sum()``, the inner loop done by PyTorch.
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul).
+    """
+    _check_operands("matmul_elementwise", a, b)
+    n, m = a.shape[0], b.shape[1]
+    c = torch.zeros(n, m, dtype=a.dtype, device=a.device)
+    for i in range(n):
+        for j in range(m):
+            c[i, j] = (a[i, :] * b[:, j]).sum()
+    return c
+
+
+def matmul_einsum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The fourth rung: ``torch.einsum("ik,kj->ij", a, b)``, no Python loop left.
+
+    Derived in Lesson 8, "Matrix multiplication" (lessons/08_matmul).
+    """
+    _check_operands("matmul_einsum", a, b)
+    return torch.einsum("ik,kj->ij", a, b)
 
 
 def broadcast_shape(*shapes: Sequence[int]) -> tuple[int, ...]:

@@ -82,7 +82,8 @@ def annealer(f: Formula) -> Callable[[float, float], Schedule]:
     "partially apply" the first two, so ``sched_lin(0.1, 0.5)`` is a function of ``pos`` alone.
     The factory checks that ``start`` and ``end`` are finite numbers; the schedule checks that
     ``pos`` lies in [0, 1]. The factory evaluates the schedule once at ``pos = 0``, so a formula that
-rejects its ``start`` or ``end`` fails when the schedule is made. Derived in Lesson 9, "Annealing" (lessons/09_annealing).
+    rejects its ``start`` or ``end`` fails when the schedule is made. Derived in Lesson 9,
+    "Annealing" (lessons/09_annealing).
     """
 
     def make(start: float, end: float) -> Schedule:

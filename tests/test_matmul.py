@@ -13,7 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from foundations.bench import Timing, format_seconds, timeit
-from foundations.matmul import broadcast_shape, frobenius_norm, matmul
+from foundations.matmul import broadcast_shape, frobenius_norm, matmul, matmul_einsum, matmul_elementwise, matmul_loops
 from foundations.testing import check_close
 
 pytestmark = pytest.mark.lesson08
@@ -291,3 +291,20 @@ def test_format_seconds_rejects_bad_input(bad: object, error: type[Exception]) -
     expected = f"format_seconds: expected seconds to be a finite number >= 0, got {type(bad).__name__} {bad!r}"
     with pytest.raises(error, match=re.escape(expected)):
         format_seconds(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fn", [matmul_loops, matmul_elementwise, matmul_einsum])
+def test_every_rung_of_the_ladder_equals_torch_in_float64(fn) -> None:  # noqa: ANN001
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(3, 7, generator=g, dtype=torch.float64), torch.randn(7, 4, generator=g, dtype=torch.float64)
+    got = fn(a, b)
+    assert got.dtype == torch.float64 and got.shape == (3, 4)
+    torch.testing.assert_close(got, a @ b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn", [matmul_loops, matmul_elementwise, matmul_einsum])
+def test_every_rung_refuses_mismatched_shapes_by_name(fn) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match=rf"{fn.__name__}: expected a of shape \(n, k\) and b of shape \(k, m\), got \(2, 3\) and \(4, 5\)"):
+        fn(torch.zeros(2, 3), torch.zeros(4, 5))
+    with pytest.raises(TypeError, match=f"{fn.__name__}: expected a and b to be torch.Tensor, got list and Tensor"):
+        fn([[1.0]], torch.zeros(1, 1))

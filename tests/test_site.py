@@ -172,7 +172,7 @@ def test_no_path_of_the_build_machine_on_the_page(page: Path) -> None:
 def _tab(browser, server: str, viewport: dict):  # noqa: ANN001, ANN202
     ctx = browser.new_context(viewport=viewport, service_workers="block")
     page = ctx.new_page()
-    page.outside, page.js_errors = [], []
+    page.outside, page.js_errors, page.missing = [], [], []
 
     def on_request(route) -> None:  # noqa: ANN001
         if route.request.url.startswith(server) or route.request.url.startswith("data:"):
@@ -183,6 +183,7 @@ def _tab(browser, server: str, viewport: dict):  # noqa: ANN001, ANN202
 
     page.route("**/*", on_request)
     page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
+    page.on("response", lambda r: page.missing.append(r.url[len(server):]) if r.status >= 400 else None)
     return ctx, page
 
 
@@ -220,6 +221,7 @@ def test_page_in_browser(page: Path, server: str, tab) -> None:  # noqa: ANN001
         return
     tab.outside.clear()
     tab.js_errors.clear()
+    tab.missing.clear()
     tab.goto(f"{server}/{rel}", wait_until="load")
     tab.evaluate("() => window.MathJax && MathJax.startup ? MathJax.startup.promise : null")
     report = tab.evaluate(
@@ -270,6 +272,8 @@ def test_page_in_browser(page: Path, server: str, tab) -> None:  # noqa: ANN001
         problems.append(f"requests leaving the machine: {sorted(set(tab.outside))[:5]}")
     if tab.js_errors:
         problems.append(f"JavaScript errors: {tab.js_errors[:3]}")
+    if tab.missing:
+        problems.append(f"files the page asked for and the site lacks: {sorted(set(tab.missing))[:5]}")
     if report["raw_inline"]:
         problems.append(f"{report['raw_inline']} maths delimiters left untypeset")
     if 'class="math' in page.read_text() and not report["typeset"]:
@@ -347,3 +351,21 @@ def test_lesson_numbering_continues_across_a_lessons_pages() -> None:
     assert first["lessons/08_matmul.html"][0] == "Exercise 8.1"
     k = len(first["lessons/08_matmul.html"])
     assert first["lessons/08_backprop.html"][0] == f"Exercise 8.{k + 1}"
+
+
+STATIC_LIMIT_MB = 10
+
+
+def test_static_files_stay_small() -> None:
+    """The site ships what it uses: ``_static`` (theme, scripts, MathJax) stays under 10 MB."""
+    static = HTML / "_static"
+    sizes = {p: p.stat().st_size for p in static.rglob("*") if p.is_file()}
+    total = sum(sizes.values()) / 1e6
+    biggest = sorted(sizes, key=sizes.get, reverse=True)[:5]
+    listing = ", ".join(f"{p.relative_to(static)} {sizes[p] / 1e6:.1f} MB" for p in biggest)
+    assert total < STATIC_LIMIT_MB, f"_static holds {total:.1f} MB, expected under {STATIC_LIMIT_MB} MB; largest: {listing}"
+    mathjax = static / "mathjax"
+    assert (mathjax / "tex-chtml.js").is_file(), "MathJax's tex-chtml.js is missing from _static/mathjax"
+    assert not (mathjax / "sre").exists() and not (mathjax / "tex-svg-full.js").exists(), (
+        "_static/mathjax holds parts of MathJax the site never loads (sre, other outputs)"
+    )

@@ -6,11 +6,10 @@
 ``jupyter-book build`` unchanged. ``FOUNDATIONS_BUILD_JOBS`` sets the number (default: the number
 of cores, at most 4).
 
-Sphinx reads in parallel only when every extension says it may. Two say nothing, so Sphinx would
-warn (an error under ``-W``) and read serially; both are safe, and we declare them so:
+Sphinx reads in parallel only when every extension says it may. One says nothing, so Sphinx would
+warn (an error under ``-W``) and read serially; it is safe, and we declare it so:
 ``sphinx_multitoc_numbering`` (always loaded by ``sphinx_external_toc``) only replaces how section
-numbers are assigned, which Sphinx does once in the main process after reading, and
-``sphinx-mathjax-offline`` only sets ``mathjax_path`` and copies MathJax when the build finishes.
+numbers are assigned, which Sphinx does once in the main process after reading.
 
 Usage: ``python tools/build.py --all -W -n --keep-going .``
 """
@@ -32,7 +31,7 @@ def jobs() -> int:
     return int(value)
 
 
-PARALLEL_SAFE = ("sphinx_multitoc_numbering", "sphinx-mathjax-offline")
+PARALLEL_SAFE = ("sphinx_multitoc_numbering",)
 
 
 def declare_parallel_safe(module_name: str) -> None:

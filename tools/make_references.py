@@ -7,6 +7,8 @@ Glued values (myst-nb ``glue``) would be kept too, but the notebooks a build sav
 them (myst-nb moves them into the page), so a glued number is checked through the printed output
 of the cell that computes it, where that cell is checked.
 Run it only on purpose: the references are what ``make test`` checks fresh executions against.
+``python tools/make_references.py lessons/08_matmul book/benchmarks`` refreshes only those pages
+(after a build), e.g. when a page's code changed and its printed outputs did not.
 """
 
 from __future__ import annotations
@@ -57,13 +59,23 @@ def clean(nb: dict) -> dict:
     return nb
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Refresh every page's reference, or only the pages named (``lessons/08_matmul``...)."""
+    wanted = list(sys.argv[1:] if argv is None else argv)
+    pages = executable_pages()
+    known = {p.with_suffix("").as_posix() for p in pages}
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        print(f"expected pages such as lessons/08_matmul, got unknown {unknown}", file=sys.stderr)
+        return 1
+    if wanted:
+        pages = [p for p in pages if p.with_suffix("").as_posix() in wanted]
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     if not config["sphinx"]["config"].get("nb_merge_streams"):
         print("merged_streams() assumes nb_merge_streams: true in _config.yml", file=sys.stderr)
         return 1
     missing = []
-    for page in executable_pages():
+    for page in pages:
         src = ROOT / "_build" / "jupyter_execute" / page.with_suffix(".ipynb")
         if not src.exists():
             missing.append(str(src))

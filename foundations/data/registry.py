@@ -303,7 +303,10 @@ REGISTRY: dict[str, DatasetSpec] = _entries()
 """Every dataset :func:`~foundations.data.download.download` knows, by name (``python -m
 foundations.data list`` shows them). Derived in Lesson 8, "Matrix multiplication"
 (lessons/08_matmul), where MNIST comes from it; the archives (Imagenette, IMDB, WikiText) are
-for later lessons."""
+for later lessons.
+
+:meta hide-value:
+"""
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "mnist": ("mnist_train_images", "mnist_train_labels", "mnist_test_images", "mnist_test_labels"),

@@ -100,7 +100,8 @@ def wikitext_to_plain(line: str) -> str:
 
 def read_wikitext(part: str) -> list[str]:
     """WikiText-2's ``"valid"`` or ``"test"`` file as a list of articles (plain text, see
-    :func:`wikitext_to_plain`); an article starts at each top-level heading `` = Title = ``.
+    :func:`wikitext_to_plain`); an article starts at each top-level heading, a line like
+    ``= Title =``.
     Derived in Lesson 12, "Text for a model" (lessons/12_text).
     """
     if part not in ("valid", "test"):

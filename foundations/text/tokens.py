@@ -153,7 +153,10 @@ TOKEN_RE = re.compile(
 )
 """The split: words, numbers, contractions split as spaCy's English tokenizer splits them (``do n't``,
 ``it 's``), and every other non-space character alone. Derived in Lesson 12, "Text for a model"
-(lessons/12_text)."""
+(lessons/12_text).
+
+:meta hide-value:
+"""
 
 
 def split_words(t: str) -> list[str]:
