@@ -261,7 +261,7 @@ def read_build_times(path: Path) -> dict[str, Any] | None:
 
 def format_build_times(data: Mapping[str, Any], top: int = 10) -> str:
     """The build's execution times as text: one line per lesson (total, budget), then the slowest pages."""
-    out = [f"Cold build time per page: the build of {data.get('finished', '?')}",
+    out = [f"Execution time per page in the build of {data.get('finished', '?')}",
            f"({len(data.get('pages', []))} pages executed, {data.get('jobs', '?')} at a time; "
            "budgets from the lessons' issues):",
            f"{'lesson':<12} {'pages':>5} {'total':>9} {'budget':>9} {'within':>6}  budget from"]
