@@ -108,7 +108,7 @@ def init_linear(
 ) -> tuple[Tensor, Tensor]:
     """``(w, b)`` for Lesson 8's ``x @ w + b``: ``w`` of shape ``(n_in, n_out)`` from ``N(0, std^2)``, ``b = 0``.
 
-    **Layout: ``(n_in, n_out)``, Lesson 8's, the transpose of PyTorch's.** This function exists for
+    **Layout:** ``(n_in, n_out)``, **Lesson 8's, the transpose of PyTorch's.** This function exists for
     the Lesson 8 pages that multiply ``x @ w`` by hand (``foundations.backprop.lin``, ``Lin``,
     ``Model``), where ``x`` is ``(N, n_in)`` and a row of ``w`` belongs to an input; the arguments
     come in the order of ``w``'s shape, and the weight is ``w`` (Lesson 8's name), not ``weight``.

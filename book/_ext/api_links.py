@@ -30,7 +30,9 @@ from docutils import nodes
 from sphinx.addnodes import pending_xref
 
 LESSON_LINK = re.compile(r'Derived in (Lesson \d+,\s+"[^"]+")\s+\((lessons/\w+)\)')
-WALKTHROUGH_LINK = re.compile(r"\((book/papers/[\w-]+)\)")
+PAGE_MENTION = re.compile(r"(?<![\w/<`])((?:lessons/\d\d_\w+)|(?:book/papers/[\w-]+))(?![\w>`])")
+OWN_VERSION = re.compile(r"(?:\b2019|PyTorch's|torch's|PyTorch|whose)\s*$")
+"""Text just before a name that says it is not the library's (the 2019 version, PyTorch's)."""
 LINKED_PAGES = re.compile(r"^(lessons|book/papers)/")
 TORCH_LIKE = ("nn.", "optim.", "init.")
 """Prefixes that in prose mean PyTorch's ``torch.nn``/``torch.optim``/``torch.nn.init``, not ours."""
@@ -38,9 +40,13 @@ NAME = re.compile(r"^(?:foundations\.)?[A-Za-z_][\w.]*?(?:\(\))?$")
 
 
 def link_back(text: str) -> str:
-    """Turn the plain-text back-links of a docstring into ``:doc:`` roles (other text unchanged)."""
+    """Turn the plain-text back-links of a docstring into ``:doc:`` roles (other text unchanged).
+
+    The "Derived in Lesson N, "Title" (lessons/NN_page)" line links under its title; any other
+    mention of a page (``lessons/10_batchnorm``, ``book/papers/he2019``) links under the page's title.
+    """
     text = LESSON_LINK.sub(lambda m: f"Derived in :doc:`{m[1]} </{m[2]}>`", text)
-    return WALKTHROUGH_LINK.sub(lambda m: f"(:doc:`/{m[1]}`)", text)
+    return PAGE_MENTION.sub(lambda m: f":doc:`/{m[1]}`", text)
 
 
 def _process_docstring(app, what, name, obj, options, lines: list[str]) -> None:  # noqa: ANN001
@@ -73,10 +79,27 @@ def api_targets(objects: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {**unique, **full}
 
 
+def defined_on_page(code: str) -> set[str]:
+    """Names a page's code defines itself (``class X``, ``def X``): its own versions, not the library's."""
+    return set(re.findall(r"^\s*(?:class|def)\s+([A-Za-z_]\w*)", code, re.M))
+
+
+def _text_before(literal: nodes.Node) -> str:
+    parent = literal.parent
+    before = []
+    for child in parent.children:
+        if child is literal:
+            break
+        before.append(child.astext())
+    return "".join(before)[-40:]
+
+
 def _link_names(app, doctree, docname: str) -> None:  # noqa: ANN001
     if not LINKED_PAGES.match(docname) or app.builder.format != "html":
         return
     targets = api_targets(app.env.get_domain("py").objects)
+    cells = [b for b in doctree.findall(nodes.literal_block) if "cell_input" in b.parent.get("classes", [])]
+    own = defined_on_page("\n".join(block.astext() for block in cells))  # code cells, not included library source
     for literal in list(doctree.findall(nodes.literal)):
         if isinstance(literal.parent, (nodes.reference, nodes.literal_block)) or "code" in literal.parent.get("classes", []):
             continue
@@ -84,6 +107,8 @@ def _link_names(app, doctree, docname: str) -> None:  # noqa: ANN001
         if not NAME.match(text):
             continue
         key = text.removesuffix("()")
+        if key.split(".")[0] in own or OWN_VERSION.search(_text_before(literal)):
+            continue  # the page's own version, the 2019 one, or PyTorch's: not the library's entry
         target = targets.get(key) or (None if key.startswith(TORCH_LIKE) else targets.get(f"foundations.{key}"))
         if target is None:
             continue

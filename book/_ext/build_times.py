@@ -183,9 +183,9 @@ def render(table: Mapping[str, Any], docname: str) -> list[nodes.Node]:
         return [nodes.paragraph(text="No page was executed in this build (execution off or all cached).")]
     by_lesson = {g["lesson"]: g for g in table["lessons"]}
     summary = _table(
-        ["Lesson", "Pages", "Total (s)", "Budget (s)", "Within", "Budget from"],
+        ["Lesson", "Pages", "Total (s)", "Budget (s)", "Within budget"],
         [[g["lesson"], str(g["pages"]), f"{g['total_s']:.1f}", _budget(g),
-          {None: "", True: "yes", False: "no"}[g["within"]], "" if g["issue"] is None else f"issue {g['issue']}"]
+          {None: "no budget", True: "yes", False: "no"}[g["within"]]]
          for g in table["lessons"]],
         ["build-times-lessons"])
     rows = []

@@ -149,15 +149,16 @@ def figure_svg(points: list[tuple[str, float, float]]) -> str:
         y = list(range(len(points)))[::-1]
         for yi, (_, ours, then) in zip(y, points):
             ax.plot([ours, then], [yi, yi], color="0.75", lw=2, zorder=1)
-        ax.scatter([p[1] for p in points], y, color="#1f77b4", zorder=2, label="this build (default setting, CPU)")
-        ax.scatter([p[2] for p in points], y, color="#ff7f0e", marker="s", zorder=2, label="2019 (GPU, more epochs or pixels)")
+        ax.scatter([p[2] for p in points], y, s=70, marker="s", facecolors="none", edgecolors="#ff7f0e",
+                   linewidths=1.8, zorder=2, label="2019 course")
+        ax.scatter([p[1] for p in points], y, s=28, color="#1f77b4", zorder=3, label="this build (default setting)")
         ax.set_yticks(y, [p[0] for p in points])
         ax.set_xlabel("accuracy (%)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize="small", frameon=False)
         ax.grid(axis="x", alpha=0.3)
         fig.tight_layout()
         buf = io.StringIO()
-        fig.savefig(buf, format="svg")
+        fig.savefig(buf, format="svg", bbox_inches="tight")
         plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]

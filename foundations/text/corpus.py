@@ -93,7 +93,7 @@ def wikitext_to_plain(line: str) -> str:
     >>> wikitext_to_plain(" The <unk> was 3 @.@ 5 m long , well @-@ known . ")
     'The xxunk was 3.5 m long , well-known .'
 
-    Derived in Lesson 12, "Text for a model" (lessons/12_text).
+    Derived in Lesson 12, "Pre-training a language model" (lessons/12_lm_pretrain).
     """
     return _AT.sub(r"\1", line).replace("<unk>", "xxunk").strip()
 
@@ -102,7 +102,7 @@ def read_wikitext(part: str) -> list[str]:
     """WikiText-2's ``"valid"`` or ``"test"`` file as a list of articles (plain text, see
     :func:`wikitext_to_plain`); an article starts at each top-level heading, a line like
     ``= Title =``.
-    Derived in Lesson 12, "Text for a model" (lessons/12_text).
+    Derived in Lesson 12, "Pre-training a language model" (lessons/12_lm_pretrain).
     """
     if part not in ("valid", "test"):
         raise ValueError(checks.message("read_wikitext", "part", "'valid' or 'test' (the train file is not available)", part))

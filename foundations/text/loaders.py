@@ -36,7 +36,7 @@ def _check_docs(fn: str, docs: Sequence[Tensor]) -> list[Tensor]:
 
 
 class LMDataLoader:
-    """Language-model batches ``(x, y)``, both ``(bs, bptt)`` int64, ``y[:, j] = `` the token after ``x[:, j]``.
+    """Language-model batches ``(x, y)``, both ``(bs, bptt)`` int64; ``y[:, j]`` is the token after ``x[:, j]``.
 
     Each epoch: the texts, in a new random order if ``shuffle`` (seeded by ``generator``), are
     concatenated into one stream of ``n`` tokens; its first ``bs * (n // bs)`` tokens are laid out as
