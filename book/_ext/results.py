@@ -176,7 +176,8 @@ def build_results(rows: list[dict[str, Any]], glue_folder: Path, full: dict[str,
         ours, missing = fill(row["ours"], glued, row["page"])
         title, missing_t = fill(row["result"], glued, row["page"])
         problems += [f"{row['page']} glued no {k!r} (results row {row['result']!r})" for k in missing + missing_t]
-        keyed = f"{row['page']}::{KEY.search(row['ours'])[1]}" if KEY.search(row["ours"]) else None
+        first = KEY.search(row["ours"])
+        keyed = f"{row['page']}::{first[1]}" if first else None
         full_text = full_values.get(keyed, "not run") if keyed else "—"
         cells = [link(row["page"], title), nodes.Text(ours), nodes.Text(full_text), _sourced(str(row["then"]), row.get("then_from"))]
         parts.setdefault(row["part"], []).append(cells)
@@ -203,10 +204,10 @@ def _resolve(app, doctree, docname: str) -> None:  # noqa: ANN001
         ref += nodes.Text(text)
         return ref
 
-    tables, problems, points = build_results(load_spec(), folder, recorded_full(), link)
+    full = recorded_full()
+    tables, problems, points = build_results(load_spec(), folder, full, link)
     for problem in problems:
         LOGGER.warning(f"results page: {problem}", location=placeholders[0])
-    full = recorded_full()
     note = (f"Full setting: recorded {full['recorded']} ({full.get('device', 'a GPU')})." if full
             else "Full setting: no run recorded yet (it needs a GPU; see the lessons' result tables).")
     setting = current_setting()
