@@ -16,7 +16,10 @@ Groups (:data:`GROUPS`, in the order they run):
   ``torch.amp`` (:mod:`benchmarks.fp16`);
 - ``text``: tokenising on 2 processes against 1, with its throughput; the LSTM layer against
   ``nn.LSTM``, and with its cell compiled (:mod:`benchmarks.text`; full mode only: it compiles);
-- ``optim``: our optimizer step against ``torch.optim`` (:mod:`benchmarks.optim_step`).
+- ``optim``: our optimizer step against ``torch.optim`` (:mod:`benchmarks.optim_step`);
+- ``perf``: Lesson 13: Numba's matmul against ``torch.matmul``, the C++ fused GeneralRelu and the C
+  normalising kernel against PyTorch; in full mode also a CNN training step and the LSTM layer
+  compiled against eager, and 2-process DDP against 1 (:mod:`benchmarks.perf`).
 
 Within a repeat the contenders run one after the other (:func:`race`), so a burst of other work on
 the machine slows both sides of a ratio. ``quick`` uses fewer repeats and smaller inputs only where
@@ -37,6 +40,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from benchmarks.perf import group_perf
 from benchmarks.report import Row, row_from_times
 from foundations.bench import timeit
 
@@ -358,6 +362,7 @@ GROUPS: dict[str, tuple[str, Callable[[Context], list[Row]]]] = {
     "fp16": ("mixed precision training step (Lesson 12)", group_fp16),
     "text": ("tokenising throughput; LSTM layer (full mode)", group_text),
     "optim": ("our optimizer step vs torch.optim", group_optim),
+    "perf": ("Lesson 13: Numba, C and C++ vs PyTorch; compiled vs eager, DDP (full mode)", group_perf),
 }
 """name -> (what the group compares, the function that measures it). Run in this order."""
 

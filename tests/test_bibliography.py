@@ -40,6 +40,8 @@ FIND_FIELDS = ("eprint", "doi", "url")
 WALKTHROUGH_PAPERS: dict[str, set[str]] = {
     "botev2016": {"botev2016"},
     "fixup2019": {"fixup2019"},
+    "goyal2017": {"goyal2017"},
+    "li2020": {"li2020"},
     "glorot2010": {"glorot2010"},
     "he2015": {"he2015"},
     "he2019": {"he2019"},

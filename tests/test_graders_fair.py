@@ -165,6 +165,24 @@ counts = Counter(t for toks in token_lists for t in toks)
 words = [w for w, n in counts.most_common() if n >= min_freq and w not in SPECIAL_TOKENS]
 return [*SPECIAL_TOKENS, *words][:max_size]
 """, "failed"),
+    # Lesson 13. zlib's adler32 with its arguments declared but no restype: ctypes reads a C int
+    "zlib_adler32": ("lesson13_cpp", """
+lib = ctypes.CDLL(ctypes.util.find_library("z"))
+lib.adler32.argtypes = [ctypes.c_ulong, ctypes.c_char_p, ctypes.c_uint]
+return lib.adler32(1, data, len(data))
+""", "failed"),
+    # the shard without the padding: ranks get different numbers of indices when n does not divide
+    "shard_indices": ("lesson13_distributed", """
+g = torch.Generator().manual_seed(seed + epoch)
+order = torch.randperm(n, generator=g).tolist() if shuffle else list(range(n))
+return order[rank::world_size]
+""", "failed"),
+    # right: the warm-up written as one interpolation with min, a float at every step
+    "large_batch_lr": ("lesson13_distributed", """
+k = bs / base_bs
+frac = min(step / warmup_steps, 1.0) if warmup_steps else 1.0
+return base_lr * (1 + (k - 1) * frac)
+""", "passed"),
     # right maths, but the outputs collected in torch.zeros(...), float32, where the dtype is graded
     "dropconnect_rnn": ("lesson12_text", """
 mask = w_hh_raw.new_empty(w_hh_raw.shape).bernoulli_(1 - p, generator=generator)
@@ -324,6 +342,14 @@ def test_lesson12_text_wrong_answers_say_why(graded: tuple[str, dict[str, tuple[
         "AssertionError: dropconnect_rnn on bs 3, sl 5, ni 4, nh 6, p 0.5: the outputs out (bs, sl, nh): expected a "
         "float64 tensor, got float32. A float32 result usually comes from a new tensor made without dtype="
     ), rnn
+
+
+def test_lesson13_wrong_answers_say_why(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:
+    adler = messages(graded, "test_zlib_adler32_against_pythons_zlib")
+    assert adler and all("(is restype ctypes.c_ulong, and are the arguments declared in argtypes?)" in m for m in adler), adler
+    [shard, *_] = messages(graded, "test_shard_indices_against_pytorchs_sampler")
+    assert re.match(r"AssertionError: shard_indices with 7 items, rank 2 of 3 \(padded\), seed 5: expected 3 indices "
+                    r"\(every rank as many\), got 2", shard), shard
 
 
 def test_an_unclamped_combine_scheds_passes_every_case(graded: tuple[str, dict[str, tuple[str, str]]]) -> None:

@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "callbacks": {"core", "data", "callbacks"},
     "vision": {"core", "data", "callbacks", "vision"},
     "text": {"core", "data", "callbacks", "text"},
+    "perf": {"core", "data", "callbacks", "perf"},
 }
 """For each layer, the layers its modules may import."""
 

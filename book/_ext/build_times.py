@@ -52,6 +52,7 @@ BUDGETS: dict[str, Budget] = {
     "11": Budget(360, 11, "Lesson 11 pages and walkthroughs execute in <= 6 min"),
     "12 vision": Budget(360, 12, "Lesson 12 vision pages and walkthroughs execute in <= 6 min"),
     "12 text": Budget(360, 13, "Lesson 12 text pages and walkthroughs execute in <= 6 min"),
+    "13": Budget(240, 15, "the compiling, C++ and distributed pages execute in <= 4 min, compile times included"),
 }
 """Lesson -> its budget, from the lessons' issues (``issues show N``). Lesson 12 has two issues."""
 
@@ -62,6 +63,8 @@ WALKTHROUGHS: dict[str, str] = {
     "mishkin2015": "11", "weight_decay": "11", "botev2016": "11", "kingma2014": "11", "you2019": "11",
     "zhang2017": "12 vision", "szegedy2016": "12 vision", "micikevicius2017": "12 vision", "he2019": "12 vision",
     "hochreiter1997": "12 text", "merity2017": "12 text", "howard2018": "12 text",
+    "goyal2017": "13",
+    "li2020": "13",
 }
 """Walkthrough (``book/papers/NAME``) -> the lesson whose issue asked for it (and whose budget it shares)."""
 

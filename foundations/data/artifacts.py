@@ -63,7 +63,7 @@ def artifact_path(kind: str, key: Mapping[str, Any]) -> Path:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path`` (created if missing) while the block runs; no lock where the
     system has no ``fcntl`` (one builder at a time is then the caller's business)."""
     try:
@@ -105,7 +105,7 @@ def cached_artifact(kind: str, key: Mapping[str, Any], build: Callable[[], T]) -
             return obj
     with writing(kind, path.parent):
         path.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(path.with_suffix(".lock")):
+    with locked(path.with_suffix(".lock")):
         if path.exists():  # built by another process while this one waited
             obj = _load(path)
             if obj is not None:
