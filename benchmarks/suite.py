@@ -362,7 +362,7 @@ GROUPS: dict[str, tuple[str, Callable[[Context], list[Row]]]] = {
     "fp16": ("mixed precision training step (Lesson 12)", group_fp16),
     "text": ("tokenising throughput; LSTM layer (full mode)", group_text),
     "optim": ("our optimizer step vs torch.optim", group_optim),
-    "perf": ("Lesson 13: Numba, C and C++ vs PyTorch; compiled vs eager, DDP (full mode)", group_perf),
+    "perf": ("Lesson 13: Numba, C, C++; compiled vs eager, DDP (full mode)", group_perf),
 }
 """name -> (what the group compares, the function that measures it). Run in this order."""
 

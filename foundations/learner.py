@@ -116,6 +116,9 @@ class Order:
     ======================  =====  ===========================================================
     ``DEVICE``              -20    :class:`~foundations.callbacks.DeviceCallback`: the batch is
                                    on the device before anyone reads it
+    ``DISTRIBUTED``         -15    :class:`~foundations.perf.DistributedTrainer`: wraps the
+                                   model in DDP once it is on its device, shards the data
+                                   before anything counts or reads a batch
     ``TRAIN_EVAL``          -10    :class:`TrainEvalCallback`: counts progress, switches
                                    train/eval, before the callbacks that read the counts
     ``DEFAULT``             0      everything else: metrics, the recorder, hooks, early stops
@@ -141,6 +144,7 @@ class Order:
     """
 
     DEVICE: ClassVar[int] = -20
+    DISTRIBUTED: ClassVar[int] = -15
     TRAIN_EVAL: ClassVar[int] = -10
     DEFAULT: ClassVar[int] = 0
     HYPER: ClassVar[int] = 10

@@ -614,8 +614,8 @@ def test_a_callback_reads_the_learners_state_and_explains_when_there_is_none() -
 
 def test_order_table_is_sorted_and_named() -> None:
     table = {k: v for k, v in vars(Order).items() if k.isupper()}
-    assert table == {"DEVICE": -20, "TRAIN_EVAL": -10, "DEFAULT": 0, "HYPER": 10, "REGULARIZE": 15, "TRANSFORM": 20, "MIXUP": 22, "PRECISION": 25, "CLIP": 27, "PROGRESS": 30}
-    assert Order.DEVICE < Order.TRAIN_EVAL < Order.DEFAULT < Order.HYPER < Order.TRANSFORM
+    assert table == {"DEVICE": -20, "DISTRIBUTED": -15, "TRAIN_EVAL": -10, "DEFAULT": 0, "HYPER": 10, "REGULARIZE": 15, "TRANSFORM": 20, "MIXUP": 22, "PRECISION": 25, "CLIP": 27, "PROGRESS": 30}
+    assert Order.DEVICE < Order.DISTRIBUTED < Order.TRAIN_EVAL < Order.DEFAULT < Order.HYPER < Order.TRANSFORM
     assert Callback.order == Order.DEFAULT and TrainEvalCallback.order == Order.TRAIN_EVAL
 
 

@@ -270,7 +270,7 @@ class DistributedTrainer(Callback):
     Derived in Lesson 13, "Training on several processes" (lessons/13_distributed).
     """
 
-    order = Order.DEVICE + 5
+    order = Order.DISTRIBUTED
 
     def __init__(self, seed: int = 0, bucket_cap_mb: float = 25.0) -> None:
         self.seed = checks.integer("DistributedTrainer", "seed", seed)

@@ -53,8 +53,11 @@ __all__ = [
 ]
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-"""The folder of the library's C and C++ sources (``kernels.c``, ``ops.cpp``).
-Derived in Lesson 13, "C and C++ from Python" (lessons/13_cpp)."""
+"""The folder of the library's C and C++ sources (``kernels.c``, ``ops.cpp``), ``foundations/perf/csrc``.
+Derived in Lesson 13, "C and C++ from Python" (lessons/13_cpp).
+
+:meta hide-value:
+"""
 
 _INSTALL = {
     "Linux": "install one with your package manager: `sudo apt install build-essential` (Debian, Ubuntu), "
