@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.data import DistributedSampler as TorchDistributedSampler
 
+from _dist_workers import bucket_worker
 from conftest import CLOSE64, tiny_data
 from foundations.learner import Learner
 from foundations.losses import cross_entropy
@@ -90,20 +91,12 @@ def test_ring_all_reduce_refuses_mismatched_ranks() -> None:
         ring_all_reduce([])
 
 
-def _bucket_worker(cap: int) -> tuple[list[list[float]], int]:
-    """On each rank: tensors holding the rank's number, averaged in buckets."""
-    rank, world = D.rank_and_world()
-    tensors = [torch.full((n,), float(rank + 1)) for n in (3, 5, 2, 7)]
-    count = D.bucketed_all_reduce(tensors, cap)
-    return [t.tolist() for t in tensors], count
-
-
 def test_bucketed_all_reduce_on_two_processes_averages_in_buckets() -> None:
-    results = spawn(_bucket_worker, 2, (16,))  # float32: 4 bytes each; 16 bytes hold 4 numbers
+    results = spawn(bucket_worker, 2, (16,))  # float32: 4 bytes each; 16 bytes hold 4 numbers
     for tensors, count in results:
         assert all(v == 1.5 for t in tensors for v in t)  # (1 + 2) / 2 on both ranks
         assert count == 4  # 7 | 2 | 5 | 3 numbers: none fit together in 16 bytes
-    assert [c for _, c in spawn(_bucket_worker, 2, (1 << 20,))] == [1, 1]
+    assert [c for _, c in spawn(bucket_worker, 2, (1 << 20,))] == [1, 1]
 
 
 def test_spawn_refuses_a_function_it_cannot_import() -> None:

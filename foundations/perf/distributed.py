@@ -265,16 +265,18 @@ class DistributedTrainer(Callback):
     validation set (the same numbers on every rank). At ``after_fit`` model and data are put back.
     With one process and no group it only changes the sampler, so the script is the same on 1 or
     ``W`` processes; with the same global batch and seed the weights after training agree (to
-    rounding) whatever ``W`` (``tests/test_distributed.py``). Its order comes after
+    rounding) whatever ``W`` (``tests/test_distributed.py``). ``bucket_cap_mb`` is DDP's bucket size;
+    ``None`` keeps DDP's default (25 MB buckets, the first one 1 MB so communication starts early).
+    Its order comes after
     :class:`~foundations.callbacks.DeviceCallback` (the model is wrapped once it is on its device).
     Derived in Lesson 13, "Training on several processes" (lessons/13_distributed).
     """
 
     order = Order.DISTRIBUTED
 
-    def __init__(self, seed: int = 0, bucket_cap_mb: float = 25.0) -> None:
+    def __init__(self, seed: int = 0, bucket_cap_mb: float | None = None) -> None:
         self.seed = checks.integer("DistributedTrainer", "seed", seed)
-        self.bucket_cap_mb = checks.real("DistributedTrainer", "bucket_cap_mb", bucket_cap_mb, min=0.0)
+        self.bucket_cap_mb = checks.real_or_none("DistributedTrainer", "bucket_cap_mb", bucket_cap_mb, min=0.0)
         self.sampler: DistributedSampler | None = None
 
     def begin_fit(self) -> None:
