@@ -80,7 +80,7 @@ def _c_kernel_row(repeats: int) -> Row:
     times = _race()(fns, repeats)
     return row_from_times("perf", "C kernel normalise (ctypes)", times, "c", "torch",
                           note="uint8 (256, 64, 64, 3) -> normalised float32 (256, 3, 64, 64): one C pass "
-                               "through ctypes vs permute, divide, normalise in PyTorch")
+                               "through ctypes vs PyTorch's float, divide, subtract, divide (a permuted view)")
 
 
 def _cnn_row(repeats: int) -> Row:

@@ -211,8 +211,8 @@ def cpp_ops() -> ModuleType:
 
     Its functions: ``general_relu_forward(x, leak, sub, maxv)``, ``general_relu_backward(grad, x,
     leak, sub, maxv)``, ``matmul_loops(a, b)``, ``matmul_blocked(a, b, block)``. The build folder is
-    ``<cache>/builds/ops-<hash>`` (the hash covers the source, the compiler, PyTorch's version and the
-    flags), so the first call compiles (tens of seconds) and every later one, in any process, finds
+    ``<cache>/builds/ops-<hash>`` (the hash covers the source, the compiler, PyTorch's version and
+    install folder, and the flags), so the first call compiles (tens of seconds) and every later one, in any process, finds
     the built module (milliseconds). Needs a C++ compiler and ninja: :class:`CompilerNotFoundError`
     says what to install.
     Derived in Lesson 13, "C and C++ from Python" (lessons/13_cpp).
@@ -223,7 +223,10 @@ def cpp_ops() -> ModuleType:
     _ninja_on_path()
     source = (CSRC / "ops.cpp").read_text()
     flags = ["-O3", "-fno-trapping-math"]  # the latter lets GCC compute the selects of a loop as vectors
-    digest = _digest(source, _compiler_version(compiler), torch.__version__, " ".join(flags))
+    # the PyTorch install is in the key: another environment compiles against other headers, so it
+    # gets its own folder instead of making ninja rebuild this one's
+    digest = _digest(source, _compiler_version(compiler), torch.__version__, str(Path(torch.__file__).parent),
+                     " ".join(flags))
     build = cache_dir() / "builds" / f"ops-{digest}"
     build.mkdir(parents=True, exist_ok=True)
     env_cxx = os.environ.get("CXX")
