@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from benchmarks.common import fresh_inductor_cache
 from benchmarks.report import Row, row_from_times
 
 __all__ = ["group_perf"]
@@ -157,19 +158,6 @@ def group_perf(ctx) -> list[Row]:  # noqa: ANN001 (benchmarks.suite.Context)
     rows = [*_numba_rows(reps), _relu_row(reps), _c_kernel_row(reps)]
     if ctx.quick:
         return rows
-    import os
-    import shutil
-    import tempfile
-
-    cache = tempfile.mkdtemp(prefix="bench_perf_inductor_")
-    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # the first call's time is a first compile, not a cache hit
-    try:
+    with fresh_inductor_cache("bench_perf_inductor_"):  # first calls are first compiles
         rows += [_cnn_row(reps), _lstm_row(reps)]
-    finally:
-        if old is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
-        shutil.rmtree(cache, ignore_errors=True)
     return rows + _ddp_rows(3)

@@ -26,9 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +38,7 @@ from foundations.text.awd_lstm import LSTMLayer
 from foundations.text.corpus import read_imdb
 from foundations.text.tokens import tokenize_texts
 
-from benchmarks.common import spread
+from benchmarks.common import fresh_inductor_cache, spread
 
 __all__ = ["SHAPE", "bench_lstm", "bench_tokenize", "main", "run"]
 
@@ -124,10 +122,7 @@ def bench_lstm(repeats: int = 7) -> tuple[list[Row], dict[str, float | str]]:
     with torch.no_grad():
         want = ref(x, (h0[None], c0[None]))[0]
         assert torch.allclose(ours(x, (h0, c0))[0], want, atol=1e-5), "LSTMLayer and nn.LSTM disagree"
-    cache = tempfile.mkdtemp(prefix="bench_text_inductor_")
-    old = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = cache  # a first compile, not a hit in a cache left by an earlier run
-    try:
+    with fresh_inductor_cache("bench_text_inductor_"):  # a first compile, not a cache hit
         try:
             with torch.no_grad():
                 t0 = time.perf_counter()
@@ -148,12 +143,6 @@ def bench_lstm(repeats: int = 7) -> tuple[list[Row], dict[str, float | str]]:
         for s in fwd_bwd.values():
             s()
         t_fb = _race(fwd_bwd, repeats)
-    finally:
-        if old is None:
-            os.environ.pop("TORCHINDUCTOR_CACHE_DIR", None)
-        else:
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
-        shutil.rmtree(cache, ignore_errors=True)
     rows = []
     for mode, times in (("forward", t_fwd), ("forward+backward", t_fb)):
         for k, label in (("LSTMLayer", "LSTMLayer (Python loop)"), ("compiled", "LSTMLayer, cell compiled")):

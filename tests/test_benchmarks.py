@@ -275,3 +275,15 @@ def test_the_text_version_of_the_build_times() -> None:
     line = next(line for line in text.splitlines() if line.startswith("12 text"))
     assert line.split()[:7] == ["12", "text", "2", "425.0", "s", "360", "s"] and " NO " in line
     assert all(len(line) <= WIDTH for line in text.splitlines())
+
+
+def test_fresh_inductor_cache_is_empty_then_gone_and_restores_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from benchmarks.common import fresh_inductor_cache
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/somewhere/else")
+    with fresh_inductor_cache("bench_test_"):
+        folder = os.environ["TORCHINDUCTOR_CACHE_DIR"]
+        assert folder != "/somewhere/else" and os.path.isdir(folder) and os.listdir(folder) == []
+    assert not os.path.exists(folder) and os.environ["TORCHINDUCTOR_CACHE_DIR"] == "/somewhere/else"
